@@ -1,0 +1,724 @@
+"""The ring: its byte layout, creating and attaching ring files, and the pure-Python writer.
+
+docs/FORMAT.md describes the same layout for people; this module is its executable form and the
+C writer in ``_ring.c`` mirrors it byte for byte (a test compares the two).
+
+Invariants:
+- One producer writes a ring; it never blocks and never waits for a reader. A full ring in
+  ``drop`` mode drops the new record and counts it; in ``overwrite`` mode the oldest records go.
+- A record is published only after every byte of it is written: the commit word last, then
+  ``write_pos``. Everything below ``write_pos`` is committed.
+- ``tail_pos`` is a record boundary and is advanced *before* the bytes under it are reused, so a
+  reader that copies records and then sees ``tail_pos`` at or below their start knows they are
+  intact.
+- Positions are byte offsets that only grow; the physical offset is ``pos & (capacity - 1)``.
+- Nothing the log call is given can make it raise: odd values become visible text.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+MAGIC = b"TTLOGRNG"
+VERSION = 1
+HEADER_SIZE = 4096
+
+# ---- header offsets (little-endian) -------------------------------------------------------------
+H_MAGIC = 0  # 8s
+H_VERSION = 8  # u32
+H_HEADER_SIZE = 12  # u32
+H_FILE_SIZE = 16  # u64
+H_STRTAB_OFF = 24  # u64
+H_STRTAB_CAP = 32  # u64
+H_DATA_OFF = 40  # u64
+H_DATA_CAP = 48  # u64, a power of two
+H_PID = 56  # i64
+H_START_NS = 64  # i64, wall clock
+H_FLAGS = 72  # u32, FLAG_*
+H_MAX_STR = 76  # u32, longest str/bytes value kept, in bytes
+H_STATE = 80  # u32, STATE_*
+H_MIN_LEVEL = 84  # u32, records below it are not written
+H_SNAP_REQ = 88  # u64, incremented by engine.snapshot()
+H_SNAP_REASON = 96  # u32, string id of the last snapshot reason
+H_EXIT_REASON = 100  # u32, string id set with STATE_CLOSED ("exit", "exception", "signal")
+H_SERVICE = 128  # 64s, UTF-8, NUL padded
+H_HOST = 192  # 64s, UTF-8, NUL padded
+# producer-written positions, own cache line
+H_WRITE_POS = 256  # u64
+H_RESERVE_POS = 264  # u64
+H_TAIL_POS = 272  # u64
+H_SEQ_NEXT = 280  # u64, records committed so far (the next record's seq)
+H_DROPPED = 288  # u64, records dropped (ring full in drop mode, or larger than a ring half)
+H_STRTAB_USED = 320  # u64, own cache line
+# sidecar-written, own cache line
+H_READ_POS = 384  # u64
+H_READ_SEQ = 392  # u64, seq of the next record the sidecar will read
+H_SIDECAR_PID = 400  # i64
+H_SIDECAR_BEAT = 408  # i64, wall clock ns of the sidecar's last pass
+H_DRAINED = 416  # u64, records the sidecar has made safe
+H_LOST = 424  # u64, records overwritten before the sidecar read them
+
+FLAG_OVERWRITE = 1
+
+STATE_LIVE = 1
+STATE_CLOSED = 2
+
+# ---- records -----------------------------------------------------------------------------------
+REC_HEADER = 40
+# u32 len, u32 commit, u64 seq, i64 ts_ns, u32 tid, u32 logger_id, u32 msg_id, u8 level,
+# u8 flags, u16 nfields
+REC_STRUCT = struct.Struct("<IIQqIIIBBH")
+assert REC_STRUCT.size == REC_HEADER
+
+RF_MSG_INLINE = 0x01  # message text follows the header (u32 len + bytes) instead of msg_id
+RF_MSG_CUT = 0x02  # that inline message was cut at max_str
+RF_FIELDS_CUT = 0x04  # more fields were given than a record holds; the rest are not stored
+
+MAX_FIELDS = 255
+
+# field kinds (low nibble of the type byte)
+K_INT = 1  # i64
+K_FLOAT = 2  # f64
+K_TRUE = 3
+K_FALSE = 4
+K_NONE = 5
+K_STR = 6  # u32 len + UTF-8
+K_BYTES = 7  # u32 len + bytes
+K_OBJ = 8  # u32 len + UTF-8 of str(value): a value of a type the ring does not store natively
+T_KEY_INLINE = 0x40  # the key is u16 len + UTF-8 instead of a u32 string id
+T_CUT = 0x80  # the str/bytes/obj value was cut at max_str bytes
+KIND_MASK = 0x0F
+
+COMMIT_SALT = 0x7A3C5E91
+
+
+def marker(pos: int) -> int:
+    """Commit word of a record at ``pos``; a pad record carries its bitwise complement."""
+    return ((pos >> 3) ^ COMMIT_SALT) & 0xFFFFFFFF
+
+
+def pad_marker(pos: int) -> int:
+    return marker(pos) ^ 0xFFFFFFFF
+
+
+# ---- string table ------------------------------------------------------------------------------
+# Entries at 8-aligned offsets: u32 len, u32 kind, UTF-8 bytes, zero pad to 8. An entry's id is
+# its offset / 8; offset 0 holds 8 zero bytes so id 0 means "none".
+S_LOGGER = 1
+S_MESSAGE = 2
+S_KEY = 3
+S_OTHER = 4
+MAX_INTERNED_MESSAGE = 256  # longer messages are stored inline in the record
+STRTAB_FIRST = 8
+
+# ---- levels ------------------------------------------------------------------------------------
+LEVELS: dict[str, int] = {
+    "TRACE": 5,
+    "DEBUG": 10,
+    "MARKET_DATA": 15,
+    "INFO": 20,
+    "ORDER": 21,
+    "TRADE": 22,
+    "PORTFOLIO": 23,
+    "RISK": 25,
+    "WARN": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+}
+LEVEL_NAMES: dict[int, str] = {v: k for k, v in LEVELS.items()}
+LEVEL_OFF = 255  # min_level that writes nothing
+
+# The logger methods and the level each one writes; the C type and the twin both use this table.
+METHOD_LEVELS: dict[str, int] = {
+    "trace": 5,
+    "debug": 10,
+    "market_data": 15,
+    "info": 20,
+    "order": 21,
+    "trade": 22,
+    "portfolio": 23,
+    "risk": 25,
+    "warn": 30,
+    "warning": 30,
+    "error": 40,
+    "critical": 50,
+}
+
+DEFAULT_RING_SIZE = 64 << 20
+DEFAULT_STRTAB_SIZE = 1 << 20
+DEFAULT_MAX_STR = 4096
+MIN_RING_SIZE = 64 << 10
+MAX_RING_SIZE = 1 << 34  # keeps commit words of one physical slot distinct across laps
+
+
+class RingError(Exception):
+    """A ring file cannot be created or attached; the message is one line for the user."""
+
+
+def level_value(level: int | str) -> int:
+    """``"warn"``, ``"WARNING"``, ``30`` -> 30. Raises ValueError for anything else."""
+    if isinstance(level, bool):
+        raise ValueError(f"not a level: {level!r}")
+    if isinstance(level, int):
+        if 0 <= level <= LEVEL_OFF:
+            return level
+        raise ValueError(f"level out of range 0..255: {level}")
+    name = str(level).strip().upper()
+    if name == "WARNING":
+        name = "WARN"
+    if name == "FATAL":
+        name = "CRITICAL"
+    if name == "OFF":
+        return LEVEL_OFF
+    if name in LEVELS:
+        return LEVELS[name]
+    if name.isdigit():
+        return level_value(int(name))
+    raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
+
+
+def level_name(value: int) -> str:
+    return LEVEL_NAMES.get(value, f"L{value}")
+
+
+def parse_size(size: int | str) -> int:
+    """``"64MiB"``, ``"1g"``, ``65536`` -> bytes."""
+    if isinstance(size, int):
+        return size
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)(i?b)?\s*", str(size), re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a size: {size!r} (e.g. 64MiB)")
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2).lower()]
+
+
+def default_shm_dir() -> Path:
+    return Path(os.environ.get("TTLOG_SHM_DIR") or "/dev/shm")
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.]")
+RING_SUFFIX = ".ring"
+RING_PREFIX = "ttlog-"
+
+
+def ring_filename(service: str, pid: int, n: int = 0) -> str:
+    """``ttlog-<service>-<pid>.ring``; a second ring of the same pid gets ``.<n>`` before it."""
+    safe = _SAFE.sub("_", service)[:48] or "service"
+    extra = f".{n}" if n else ""
+    return f"{RING_PREFIX}{safe}-{pid}{extra}{RING_SUFFIX}"
+
+
+def is_ring_filename(name: str) -> bool:
+    return name.startswith(RING_PREFIX) and name.endswith(RING_SUFFIX)
+
+
+def _put_text(buf: Any, off: int, text: str, size: int) -> None:
+    raw = text.encode("utf-8", "backslashreplace")[: size - 1]
+    buf[off : off + size] = raw + b"\0" * (size - len(raw))
+
+
+def create_ring_file(
+    shm_dir: str | os.PathLike[str],
+    *,
+    service: str,
+    ring_size: int | str = DEFAULT_RING_SIZE,
+    strtab_size: int | str = DEFAULT_STRTAB_SIZE,
+    overflow: str = "drop",
+    level: int | str = "INFO",
+    max_str: int = DEFAULT_MAX_STR,
+    pid: int | None = None,
+) -> Path:
+    """Create, size and initialise a ring file (mode 0600) and return its path.
+
+    The file is built under a temporary name and linked into place, so no reader ever sees a
+    half-written header and an existing ring is never replaced.
+    """
+    cap = parse_size(ring_size)
+    if cap < MIN_RING_SIZE or cap > MAX_RING_SIZE or cap & (cap - 1):
+        raise RingError(f"ring_size must be a power of two from 64KiB to 16GiB, not {ring_size!r}")
+    stcap = parse_size(strtab_size)
+    if stcap < 4096 or stcap % 8 or stcap > (1 << 34):
+        raise RingError(f"strtab_size must be a multiple of 8 from 4KiB to 16GiB, not {strtab_size!r}")
+    if overflow not in ("drop", "overwrite"):
+        raise RingError(f"overflow must be 'drop' or 'overwrite', not {overflow!r}")
+    if not 16 <= max_str <= (1 << 24):
+        raise RingError(f"max_str must be from 16 to 16777216 bytes, not {max_str!r}")
+    lvl = level_value(level)
+    pid = os.getpid() if pid is None else pid
+    directory = Path(shm_dir)
+    if not directory.is_dir():
+        raise RingError(f"shared-memory directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise RingError(f"shared-memory directory {directory} is not writable")
+
+    data_off = HEADER_SIZE + stcap
+    data_off = (data_off + 4095) & ~4095
+    file_size = data_off + cap
+    tmp = directory / f".{ring_filename(service, pid)}.{os.urandom(6).hex()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise RingError(f"cannot create a ring in {directory}: {exc.strerror}") from None
+    try:
+        try:
+            os.ftruncate(fd, file_size)
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, file_size)
+        except OSError as exc:
+            raise RingError(f"cannot size a {file_size}-byte ring in {directory}: {exc.strerror}") from None
+        with mmap.mmap(fd, HEADER_SIZE) as hdr:
+            hdr[H_MAGIC : H_MAGIC + 8] = MAGIC
+            struct.pack_into("<II", hdr, H_VERSION, VERSION, HEADER_SIZE)
+            struct.pack_into("<QQQQQ", hdr, H_FILE_SIZE, file_size, HEADER_SIZE, stcap, data_off, cap)
+            struct.pack_into("<qq", hdr, H_PID, pid, time.time_ns())
+            struct.pack_into("<IIII", hdr, H_FLAGS, FLAG_OVERWRITE if overflow == "overwrite" else 0,
+                             max_str, STATE_LIVE, lvl)
+            _put_text(hdr, H_SERVICE, service, 64)
+            _put_text(hdr, H_HOST, socket.gethostname(), 64)
+            struct.pack_into("<Q", hdr, H_STRTAB_USED, STRTAB_FIRST)
+        n = 0
+        while True:
+            path = directory / ring_filename(service, pid, n)
+            try:
+                os.link(tmp, path)
+                break
+            except FileExistsError:
+                n += 1
+            except OSError as exc:
+                raise RingError(f"cannot create a ring in {directory}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    return path
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where things are in a mapped ring; read from and checked against its header."""
+
+    file_size: int
+    strtab_off: int
+    strtab_cap: int
+    data_off: int
+    capacity: int
+
+    @property
+    def mask(self) -> int:
+        return self.capacity - 1
+
+
+def read_geometry(buf: Any, name: str, actual_size: int | None = None) -> Geometry:
+    """Check magic, version and sizes of a mapped header; RingError with one line if wrong."""
+    if len(buf) < HEADER_SIZE or bytes(buf[0:8]) != MAGIC:
+        raise RingError(f"{name}: not a ttlog ring (bad magic)")
+    version, hsize = struct.unpack_from("<II", buf, H_VERSION)
+    if version != VERSION:
+        raise RingError(f"{name}: ring format version {version}, this engine reads version {VERSION}")
+    file_size, st_off, st_cap, data_off, cap = struct.unpack_from("<QQQQQ", buf, H_FILE_SIZE)
+    ok = (
+        hsize == HEADER_SIZE
+        and st_off == HEADER_SIZE
+        and st_off + st_cap <= data_off
+        and cap >= MIN_RING_SIZE
+        and cap <= MAX_RING_SIZE
+        and not cap & (cap - 1)
+        and data_off + cap == file_size
+        and (actual_size is None or actual_size >= file_size)
+    )
+    if not ok:
+        raise RingError(f"{name}: ring header is inconsistent (truncated or corrupt file)")
+    return Geometry(file_size, st_off, st_cap, data_off, cap)
+
+
+def open_ring_map(path: str | os.PathLike[str], *, writable: bool) -> tuple[mmap.mmap, Geometry]:
+    """Map a ring file (read-only for peeking readers) and check its header."""
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise RingError(f"{path}: cannot open ring: {exc.strerror}") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size < HEADER_SIZE:
+            raise RingError(f"{path}: not a ttlog ring (file too small)")
+        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+        mm = mmap.mmap(fd, size, access=access)
+    finally:
+        os.close(fd)
+    try:
+        geo = read_geometry(mm, str(path), size)
+    except RingError:
+        mm.close()
+        raise
+    return mm, geo
+
+
+# ---- value encoding shared by both writers ------------------------------------------------------
+
+
+def obj_text(value: object) -> str:
+    """The text stored for a value of a type the ring does not hold natively (kind K_OBJ).
+
+    Both writers call this one function, so they store the same text. It never raises.
+    """
+    try:
+        text = str(value)
+        if type(text) is not str:  # a __str__ returning a str subclass
+            text = "".join(text)
+        return text
+    except BaseException as exc:  # noqa: BLE001 - a log call must not raise whatever __str__ does
+        try:
+            kind = type(exc).__name__
+        except BaseException:  # noqa: BLE001
+            kind = "error"
+        return f"<unprintable {type(value).__name__}: {kind}>"
+
+
+def utf8(text: str) -> bytes:
+    """UTF-8 of ``text``; lone surrogates (which UTF-8 cannot hold) become ``\\udXXX`` escapes."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
+def cut_utf8(raw: bytes, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes, never splitting a UTF-8 sequence; and whether it was cut."""
+    if len(raw) <= limit:
+        return raw, False
+    end = limit
+    while end > 0 and (raw[end] & 0xC0) == 0x80:
+        end -= 1
+    return raw[:end], True
+
+
+def cut_bytes(raw: bytes, limit: int) -> tuple[bytes, bool]:
+    if len(raw) <= limit:
+        return raw, False
+    return raw[:limit], True
+
+
+class _Reentered(Exception):
+    pass
+
+
+class PyRing:
+    """The producer side of a mapped ring, in pure Python (the twin of ``_ring.Ring``).
+
+    ``Ring()`` is created unmapped (every call is then a no-op) so loggers made at import time,
+    before ``engine.init``, keep working once it maps a file.
+    """
+
+    def __init__(self) -> None:
+        self._mm: mmap.mmap | None = None
+        self._geo: Geometry | None = None
+        self._lock = threading.RLock()
+        self._busy = False
+        self._strings: dict[tuple[int, str], int] = {}
+        self._clock: Callable[[], int] = time.time_ns
+        self._fixed_tid: int | None = None
+        self.generation = 0
+        self.path: str | None = None
+
+    # -- mapping --
+    def map(self, path: str | os.PathLike[str]) -> None:
+        with self._lock:
+            self.unmap()
+            mm, geo = open_ring_map(path, writable=True)
+            self._mm, self._geo = mm, geo
+            self._strings = {}
+            self._load_strings()
+            self.generation += 1
+            self.path = os.fspath(path)
+
+    def unmap(self) -> None:
+        with self._lock:
+            if self._mm is not None:
+                self._mm.close()
+            self._mm = None
+            self._geo = None
+            self.path = None
+            self.generation += 1
+
+    @property
+    def mapped(self) -> bool:
+        return self._mm is not None
+
+    def _load_strings(self) -> None:
+        """Re-learn ids already in the table (a re-mapped ring keeps its strings)."""
+        mm, geo = self._mm, self._geo
+        assert mm is not None and geo is not None
+        used = struct.unpack_from("<Q", mm, H_STRTAB_USED)[0]
+        off = STRTAB_FIRST
+        while off < used:
+            n, kind = struct.unpack_from("<II", mm, geo.strtab_off + off)
+            text = bytes(mm[geo.strtab_off + off + 8 : geo.strtab_off + off + 8 + n]).decode("utf-8", "replace")
+            self._strings.setdefault((kind, text), off >> 3)
+            off += (8 + n + 7) & ~7
+
+    # -- header access --
+    def _u64(self, off: int) -> int:
+        assert self._mm is not None
+        return struct.unpack_from("<Q", self._mm, off)[0]
+
+    def _set_u64(self, off: int, value: int) -> None:
+        assert self._mm is not None
+        struct.pack_into("<Q", self._mm, off, value)
+
+    def _u32(self, off: int) -> int:
+        assert self._mm is not None
+        return struct.unpack_from("<I", self._mm, off)[0]
+
+    def _set_u32(self, off: int, value: int) -> None:
+        assert self._mm is not None
+        struct.pack_into("<I", self._mm, off, value)
+
+    @property
+    def min_level(self) -> int:
+        return self._u32(H_MIN_LEVEL) if self._mm is not None else LEVEL_OFF
+
+    def set_level(self, level: int) -> None:
+        if self._mm is not None:
+            self._set_u32(H_MIN_LEVEL, level)
+
+    def header_u64(self, off: int) -> int:
+        return self._u64(off) if self._mm is not None else 0
+
+    def set_header_u32(self, off: int, value: int) -> None:
+        if self._mm is not None:
+            self._set_u32(off, value)
+
+    def set_header_u64(self, off: int, value: int) -> None:
+        if self._mm is not None:
+            self._set_u64(off, value)
+
+    def _set_fixed(self, ts_ns: int | None, tid: int | None) -> None:
+        """Tests: stamp every record with this time and thread id (byte-identity checks)."""
+        self._clock = time.time_ns if ts_ns is None else (lambda: ts_ns)
+        self._fixed_tid = tid
+
+    # -- string table --
+    def intern(self, text: str, kind: int = S_OTHER) -> int:
+        """Id of ``text`` in the ring's string table, adding it if there is room; 0 if not."""
+        key = (kind, text)
+        sid = self._strings.get(key)
+        if sid is not None:
+            return sid
+        mm, geo = self._mm, self._geo
+        if mm is None or geo is None:
+            return 0
+        raw = utf8(text)
+        used = self._u64(H_STRTAB_USED)
+        size = (8 + len(raw) + 7) & ~7
+        if used + size > geo.strtab_cap or used >> 3 > 0xFFFFFFFF:
+            return 0
+        base = geo.strtab_off + used
+        struct.pack_into("<II", mm, base, len(raw), kind)
+        mm[base + 8 : base + 8 + len(raw)] = raw
+        mm[base + 8 + len(raw) : base + size] = b"\0" * (size - 8 - len(raw))
+        self._set_u64(H_STRTAB_USED, used + size)
+        sid = used >> 3
+        self._strings[key] = sid
+        return sid
+
+    # -- the log call --
+    def write(self, logger_id: int, level: int, msg: object, args: tuple[Any, ...], fields: dict[str, Any]) -> None:
+        """Append one record; never raises for anything in ``msg``, ``args`` or ``fields``."""
+        mm = self._mm
+        if mm is None or level < struct.unpack_from("<I", mm, H_MIN_LEVEL)[0]:
+            return
+        ts = self._clock()
+        tid = self._fixed_tid if self._fixed_tid is not None else threading.get_native_id() & 0xFFFFFFFF
+        # Phase 1: turn everything into bytes. This may run user code (str()), which may log in
+        # turn; no ring state is held yet.
+        text = msg if type(msg) is str else obj_text(msg)
+        items: list[tuple[str, Any]] = [(f"arg{i}", a) for i, a in enumerate(args)]
+        items.extend(fields.items())
+        flags = 0
+        if len(items) > MAX_FIELDS:
+            items = items[:MAX_FIELDS]
+            flags |= RF_FIELDS_CUT
+        max_str = struct.unpack_from("<I", mm, H_MAX_STR)[0]
+        encoded = [(key, _encode_value(value, max_str)) for key, value in items]
+        with self._lock:
+            if self._busy:  # a signal handler logging in the middle of a write
+                self._set_u64(H_DROPPED, self._u64(H_DROPPED) + 1)
+                return
+            self._busy = True
+            try:
+                self._write_locked(ts, tid, logger_id, level, text, flags, encoded, max_str)
+            finally:
+                self._busy = False
+
+    def _write_locked(self, ts: int, tid: int, logger_id: int, level: int, text: str, flags: int,
+                      encoded: list[tuple[str, tuple[int, bytes]]], max_str: int) -> None:
+        mm = self._mm
+        if mm is None:
+            return
+        parts: list[bytes] = []
+        msg_raw = utf8(text)
+        msg_id = 0
+        if len(msg_raw) <= MAX_INTERNED_MESSAGE:
+            msg_id = self.intern(text, S_MESSAGE)
+        if not msg_id:
+            msg_raw, cut = cut_utf8(msg_raw, max_str)
+            flags |= RF_MSG_INLINE | (RF_MSG_CUT if cut else 0)
+            parts.append(struct.pack("<I", len(msg_raw)) + msg_raw)
+        for key, (tbyte, payload) in encoded:
+            kid = self.intern(key, S_KEY)
+            if kid:
+                parts.append(struct.pack("<BI", tbyte, kid) + payload)
+            else:
+                kraw, _ = cut_utf8(utf8(key), 0xFFFF)
+                parts.append(struct.pack("<BH", tbyte | T_KEY_INLINE, len(kraw)) + kraw + payload)
+        body = b"".join(parts)
+        length = (REC_HEADER + len(body) + 7) & ~7
+        self._commit(length, ts, tid, logger_id, msg_id, level, flags, len(encoded), body)
+
+    def _commit(self, length: int, ts: int, tid: int, logger_id: int, msg_id: int, level: int,
+                flags: int, nfields: int, body: bytes) -> None:
+        mm, geo = self._mm, self._geo
+        assert mm is not None and geo is not None
+        cap, mask = geo.capacity, geo.mask
+        if length > cap // 2:
+            self._set_u64(H_DROPPED, self._u64(H_DROPPED) + 1)
+            return
+        w = self._u64(H_WRITE_POS)
+        room = cap - (w & mask)
+        total = length + (room if length > room else 0)
+        end = w + total
+        overwrite = self._u32(H_FLAGS) & FLAG_OVERWRITE
+        if not overwrite and end - self._u64(H_READ_POS) > cap:
+            self._set_u64(H_DROPPED, self._u64(H_DROPPED) + 1)
+            return
+        self._set_u64(H_RESERVE_POS, end)
+        # Move the tail past every record whose bytes are about to be reused.
+        limit = end - cap
+        tail = t = self._u64(H_TAIL_POS)
+        while t < limit:
+            t += struct.unpack_from("<I", mm, geo.data_off + (t & mask))[0]
+        if t != tail:
+            self._set_u64(H_TAIL_POS, t)
+        if length > room:
+            struct.pack_into("<II", mm, geo.data_off + (w & mask), room, pad_marker(w))
+            w += room
+        base = geo.data_off + (w & mask)
+        seq = self._u64(H_SEQ_NEXT)
+        struct.pack_into("<I", mm, base, length)
+        struct.pack_into("<QqIIIBBH", mm, base + 8, seq, ts, tid, logger_id, msg_id, level, flags, nfields)
+        mm[base + REC_HEADER : base + REC_HEADER + len(body)] = body
+        padding = length - REC_HEADER - len(body)
+        if padding:
+            mm[base + length - padding : base + length] = b"\0" * padding
+        struct.pack_into("<I", mm, base + 4, marker(w))  # commit word, written last
+        self._set_u64(H_SEQ_NEXT, seq + 1)
+        self._set_u64(H_WRITE_POS, end)
+
+
+def _encode_value(value: Any, max_str: int) -> tuple[int, bytes]:
+    """(type byte, payload) of one field value; the C writer makes the same bytes."""
+    if value is True:
+        return K_TRUE, b""
+    if value is False:
+        return K_FALSE, b""
+    if value is None:
+        return K_NONE, b""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if -(1 << 63) <= value < (1 << 63):
+            return K_INT, struct.pack("<q", value)
+        return _encode_text(K_OBJ, obj_text(value), max_str)
+    if isinstance(value, float):
+        return K_FLOAT, struct.pack("<d", value)
+    if isinstance(value, str):
+        return _encode_text(K_STR, str.__str__(value), max_str)
+    if isinstance(value, (bytes, bytearray)):
+        raw, cut = cut_bytes(bytes(value), max_str)
+        return K_BYTES | (T_CUT if cut else 0), struct.pack("<I", len(raw)) + raw
+    if isinstance(value, bool):  # a bool subclass cannot exist, but keep the order explicit
+        return (K_TRUE if value else K_FALSE), b""
+    if hasattr(type(value), "__index__"):
+        try:
+            number = int(value.__index__())
+        except BaseException:  # noqa: BLE001
+            number = None
+        if number is not None and -(1 << 63) <= number < (1 << 63):
+            return K_INT, struct.pack("<q", number)
+    return _encode_text(K_OBJ, obj_text(value), max_str)
+
+
+def _encode_text(kind: int, text: str, max_str: int) -> tuple[int, bytes]:
+    raw, cut = cut_utf8(utf8(text), max_str)
+    return kind | (T_CUT if cut else 0), struct.pack("<I", len(raw)) + raw
+
+
+class PyLogger:
+    """A named logger over a ring, in pure Python (the twin of ``_ring.Logger``).
+
+    ``log.info(msg, *args, **fields)`` and its siblings (one per entry of METHOD_LEVELS) write
+    one record; positional ``args`` are stored as fields ``arg0``, ``arg1``, ...
+    """
+
+    __slots__ = ("_ring", "_name", "_id", "_gen")
+
+    def __init__(self, ring: PyRing, name: str) -> None:
+        if not isinstance(ring, PyRing):
+            raise TypeError("ring must be a PyRing")
+        self._ring = ring
+        self._name = str(name)
+        self._id = 0
+        self._gen = -1
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def ring(self) -> PyRing:
+        return self._ring
+
+    def _logger_id(self) -> int:
+        ring = self._ring
+        if self._gen != ring.generation:
+            self._id = ring.intern(self._name, S_LOGGER)
+            self._gen = ring.generation
+        return self._id
+
+    def log(self, level: int, msg: object, *args: Any, **fields: Any) -> None:
+        if type(level) is not int:
+            try:
+                level = level_value(level)
+            except ValueError:
+                level = LEVELS["INFO"]
+        ring = self._ring
+        if ring._mm is None or level < ring.min_level:
+            return
+        ring.write(self._logger_id(), level, msg, args, fields)
+
+    def is_enabled_for(self, level: int) -> bool:
+        return level >= self._ring.min_level
+
+
+def _level_method(value: int) -> Callable[..., None]:
+    def method(self: PyLogger, msg: object = "", *args: Any, **fields: Any) -> None:
+        ring = self._ring
+        if ring._mm is None or value < ring.min_level:
+            return
+        ring.write(self._logger_id(), value, msg, args, fields)
+
+    return method
+
+
+for _name, _value in METHOD_LEVELS.items():
+    setattr(PyLogger, _name, _level_method(_value))
+del _name, _value
