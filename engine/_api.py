@@ -30,6 +30,7 @@ _CONFIG: dict[str, Any] = {}
 _EXIT_REASON = ["exit"]
 _HOOKS_INSTALLED = [False]
 _PREVIOUS: dict[str, Any] = {}
+_FORK_SAFE = [False]
 
 
 def get_logger(name: str = "root") -> Logger:
@@ -79,6 +80,9 @@ def init(
         _CONFIG.update(service=service, ring_size=ring_size, overflow=overflow, shm_dir=directory,
                        max_str=max_str, strtab_size=strtab_size, snapshot_dir=snapshot_dir)
         _EXIT_REASON[0] = "exit"
+        if not _FORK_SAFE[0]:  # not optional: a child must never write into its parent's ring
+            _FORK_SAFE[0] = True
+            os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
         if install_hooks:
             _install_hooks()
     if sidecar:
@@ -198,7 +202,6 @@ def _install_hooks() -> None:
     sys.excepthook = _excepthook
     _PREVIOUS["threading_excepthook"] = threading.excepthook
     threading.excepthook = _threading_excepthook
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             current: Callable[..., Any] | int | None = signal.getsignal(signum)

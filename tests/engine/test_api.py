@@ -1,0 +1,178 @@
+"""engine.init/get_logger/shutdown, timed(), the stdlib bridge, fork, and the headless promise."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine import ring as R
+from engine.reader import RingReader, header_info
+
+
+def events_of(path: Path) -> list[dict]:
+    with RingReader(path) as reader:
+        return [e for b in reader.read_all() for e in b.events()]
+
+
+@pytest.fixture
+def ring_path(tmp_path: Path):
+    path = engine.init("api-test", shm_dir=tmp_path, ring_size="1MiB", level="TRACE", install_hooks=False)
+    yield path
+    engine.shutdown()
+
+
+def test_logger_made_before_init_writes_after_it(tmp_path: Path) -> None:
+    early = engine.get_logger("early")
+    early.info("before init: nowhere to go")
+    path = engine.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
+    try:
+        early.info("after init", k=1)
+        assert engine.get_logger("early") is early
+    finally:
+        engine.shutdown()
+    assert [(e["logger"], e["message"]) for e in events_of(path)] == [("early", "after init")]
+
+
+def test_set_level_and_trading_levels(ring_path: Path) -> None:
+    log = engine.get_logger("orders")
+    engine.set_level("ORDER")
+    assert engine.get_level() == engine.Level.ORDER
+    log.market_data("filtered out")
+    log.order("Order placed", order_id="ORD-1", qty=100, price=150.25)
+    log.trade("Trade executed", symbol="BTCUSD", side="buy", qty=1.5, price=45000.0)
+    log.portfolio("pnl", pnl=-12.5)
+    log.risk("limit", used=0.93)
+    got = [(e["level"], e["message"]) for e in events_of(ring_path)]
+    assert got == [(21, "Order placed"), (22, "Trade executed"), (23, "pnl"), (25, "limit")]
+    with pytest.raises(ValueError):
+        engine.set_level("LOUD")
+
+
+def test_timed_records_latency(ring_path: Path) -> None:
+    log = engine.get_logger("risk")
+    with log.timed("risk check", symbol="AAPL"):
+        pass
+    with pytest.raises(KeyError):
+        with log.timed("lookup", level="RISK"):
+            raise KeyError("x")
+
+    @log.timed("decorated")
+    def work() -> int:
+        return 7
+
+    assert work() == 7
+    a, b, c = events_of(ring_path)
+    assert a["message"] == "risk check" and a["fields"]["symbol"] == "AAPL"
+    assert 0 <= a["fields"]["latency_us"] < 1e6
+    assert b["level"] == 25 and b["fields"]["error"] == "KeyError"
+    assert c["message"] == "decorated" and "latency_us" in c["fields"]
+
+
+def test_stdlib_bridge(ring_path: Path) -> None:
+    std = logging.getLogger("bridge.test")
+    std.setLevel(logging.DEBUG)
+    std.propagate = False  # only our handler sees these records
+    handler = engine.LoggingHandler()
+    std.addHandler(handler)
+    try:
+        std.warning("fill %s qty %d", "AAPL", 100, extra={"venue": "XNAS"})
+        std.info("named %(sym)s", {"sym": "MSFT"})
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            std.exception("failed")
+        std.error("broken %d", "not a number")
+    finally:
+        std.removeHandler(handler)
+    a, b, c, d = events_of(ring_path)
+    assert (a["logger"], a["level"], a["message"]) == ("bridge.test", 30, "fill AAPL qty 100")
+    assert a["fields"] == {"arg0": "AAPL", "arg1": 100, "venue": "XNAS"}
+    assert b["message"] == "named MSFT" and b["fields"] == {"sym": "MSFT"}
+    assert c["level"] == 40 and "ValueError: bad" in c["fields"]["exc_info"]
+    assert d["message"] == "broken %d" and d["fields"]["format_error"] is True
+
+
+def test_snapshot_request_and_shutdown_mark_the_header(tmp_path: Path) -> None:
+    path = engine.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
+    engine.snapshot("before deploy")
+    engine.snapshot("again")
+    engine.shutdown("exit")
+    with RingReader(path) as reader:
+        info = reader.info()
+        reader.poll()
+        strings = reader.strings
+        import struct
+
+        with open(path, "rb") as fh:
+            hdr = fh.read(4096)
+        reason_id = struct.unpack_from("<I", hdr, R.H_SNAP_REASON)[0]
+        exit_id = struct.unpack_from("<I", hdr, R.H_EXIT_REASON)[0]
+    assert info.snap_req == 2 and strings.get(reason_id) == "again"
+    assert info.closed and not info.alive and strings.get(exit_id) == "exit"
+    engine.get_logger("x").critical("after shutdown: a no-op")
+
+
+def test_init_errors(tmp_path: Path) -> None:
+    with pytest.raises(engine.RingError, match="does not exist"):
+        engine.init("x", shm_dir=tmp_path / "nope", install_hooks=False)
+    with pytest.raises(engine.RingError):
+        engine.init("x", shm_dir=tmp_path, level="LOUD", install_hooks=False)
+    with pytest.raises(engine.RingError):
+        engine.init("x", shm_dir=tmp_path, overflow="block", install_hooks=False)
+
+
+def test_forked_child_gets_its_own_ring(ring_path: Path, tmp_path: Path) -> None:
+    log = engine.get_logger("forky")
+    log.info("parent before fork")
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            log.info("child")
+            engine.shutdown()
+        except BaseException:  # noqa: BLE001
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    log.info("parent after fork")
+    assert [e["message"] for e in events_of(ring_path)] == ["parent before fork", "parent after fork"]
+    child_rings = [p for p in tmp_path.glob("*.ring") if f"-{pid}" in p.name]
+    assert len(child_rings) == 1
+    child = events_of(child_rings[0])
+    assert [(e["message"], e["pid"]) for e in child] == [("child", pid)]
+
+
+def test_exit_hooks_record_the_reason(tmp_path: Path) -> None:
+    script = (
+        "import sys, engine\n"
+        "engine.init('hooks', shm_dir=sys.argv[1], ring_size='64KiB')\n"
+        "engine.get_logger('main').info('about to fail')\n"
+        "raise RuntimeError('boom')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 1 and "RuntimeError: boom" in out.stderr
+    (path,) = tmp_path.glob("*.ring")
+    events = events_of(path)
+    assert [e["message"] for e in events] == ["about to fail", "Uncaught exception"]
+    assert "RuntimeError: boom" in events[1]["fields"]["traceback"]
+    with RingReader(path) as reader:
+        assert header_info(reader._mm, path).closed
+
+
+def test_core_modules_are_headless() -> None:
+    code = (
+        "import sys, engine, engine.reader, engine.ring, engine.logger\n"
+        "bad = [m for m in ('textual', 'rich', 'typer', 'polars') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == ""

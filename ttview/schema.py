@@ -1,0 +1,119 @@
+"""The event DataFrame every ttview source yields, as constants and a few small helpers.
+
+A source (a snapshot file, a live ring) hands the viewer a polars DataFrame with the core columns
+in :data:`CORE_COLUMNS` followed by one column per field key. Field columns are ``Int64``,
+``Float64``, ``Boolean``, ``String`` or ``Binary`` and are null where an event lacks the field.
+A field key that equals a core column name is renamed ``field.<key>`` (:func:`field_column_name`)
+so it never shadows the core column.
+
+Levels are numbers (``level`` is ``UInt8``); :data:`LEVELS` maps names to numbers, taken from
+``engine.ring`` so the writer and the viewer cannot disagree, plus the aliases ``WARNING`` and
+``FATAL``. A number with no name is shown as its decimal text.
+
+Invariants: this module imports no UI library, does no work at import time beyond building a
+few small dicts, and never reorders or renames a core column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import polars as pl
+
+from engine.ring import LEVELS as _ENGINE_LEVELS
+
+__all__ = [
+    "CORE_COLUMNS",
+    "FIELD_DTYPES",
+    "FIELD_PREFIX",
+    "LEVELS",
+    "LEVEL_ALIASES",
+    "LEVEL_NAMES",
+    "TS_DTYPE",
+    "empty_frame",
+    "field_column_name",
+    "field_columns",
+    "field_key",
+    "is_numeric_dtype",
+    "level_name",
+    "level_name_expr",
+    "level_value",
+]
+
+TS_DTYPE = pl.Datetime("ns", "UTC")
+"""The dtype of ``ts``: nanoseconds since the Unix epoch, UTC."""
+
+CORE_COLUMNS: dict[str, pl.DataType] = {
+    "ts": TS_DTYPE,
+    "seq": pl.Int64(),
+    "level": pl.UInt8(),
+    "logger": pl.String(),
+    "message": pl.String(),
+    "service": pl.String(),
+    "pid": pl.Int64(),
+    "tid": pl.Int64(),
+}
+"""Core column name → dtype, in the order sources emit them."""
+
+FIELD_DTYPES: tuple[pl.DataType, ...] = (pl.Int64(), pl.Float64(), pl.Boolean(), pl.String(), pl.Binary())
+"""The dtypes a field column may have."""
+
+FIELD_PREFIX = "field."
+"""Prefix given to a field key that collides with a core column name."""
+
+LEVEL_ALIASES: dict[str, int] = {"WARNING": _ENGINE_LEVELS["WARN"], "FATAL": _ENGINE_LEVELS["CRITICAL"]}
+"""Extra names accepted on input; output always uses the canonical name."""
+
+LEVELS: dict[str, int] = {**_ENGINE_LEVELS, **LEVEL_ALIASES}
+"""Every accepted level name (upper case, aliases included) → number."""
+
+LEVEL_NAMES: dict[int, str] = {value: name for name, value in _ENGINE_LEVELS.items()}
+"""Level number → canonical name (no aliases)."""
+
+
+def field_column_name(key: str) -> str:
+    """The column name for field ``key``: the key itself, or ``field.<key>`` if it is a core name."""
+    return FIELD_PREFIX + key if key in CORE_COLUMNS else key
+
+
+def field_key(column: str) -> str:
+    """Inverse of :func:`field_column_name` for a field column."""
+    if column.startswith(FIELD_PREFIX) and column[len(FIELD_PREFIX) :] in CORE_COLUMNS:
+        return column[len(FIELD_PREFIX) :]
+    return column
+
+
+def field_columns(columns: Iterable[str]) -> list[str]:
+    """The field columns among ``columns`` (everything that is not a core column), in order."""
+    return [name for name in columns if name not in CORE_COLUMNS]
+
+
+def level_value(name: str) -> int | None:
+    """The number of level ``name`` (case-insensitive, aliases accepted), or None if unknown."""
+    return LEVELS.get(name.strip().upper())
+
+
+def level_name(value: int) -> str:
+    """The canonical name of level ``value``; a number with no name becomes its decimal text."""
+    return LEVEL_NAMES.get(value, str(value))
+
+
+def level_name_expr(expr: pl.Expr | None = None) -> pl.Expr:
+    """A String expression naming the levels in ``expr`` (default ``pl.col("level")``)."""
+    expr = pl.col("level") if expr is None else expr
+    return expr.replace_strict(
+        LEVEL_NAMES, default=expr.cast(pl.String), return_dtype=pl.String
+    )
+
+
+def is_numeric_dtype(dtype: pl.DataType) -> bool:
+    """True for integer, unsigned and float dtypes (what percentiles and histograms accept)."""
+    return dtype.is_numeric() and not isinstance(dtype, pl.Decimal)
+
+
+def empty_frame(fields: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame:
+    """A zero-row frame with the core columns and the given field columns (already named)."""
+    schema: dict[str, pl.DataType] = dict(CORE_COLUMNS)
+    for name, dtype in (fields or {}).items():
+        schema[name] = dtype
+    return pl.DataFrame(schema=schema)
