@@ -610,3 +610,49 @@ class RingReader:
             if self.at_end(final=final) or (not len(batch) and not batch.corrupt):
                 break
         return out
+
+
+def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
+    """Rows [start, stop) of a batch, as a batch of their own (row numbers start at 0 again)."""
+    import bisect
+    from array import array
+
+    c = batch.cols
+    n = c["n"]
+    start, stop = max(0, start), min(n, stop)
+    count = max(0, stop - start)
+    cols: dict[str, Any] = {
+        "n": count,
+        "end": c["end"],
+        "error": c["error"],
+        "seq": c["seq"][start * 8 : stop * 8],
+        "ts": c["ts"][start * 8 : stop * 8],
+        "tid": c["tid"][start * 4 : stop * 4],
+        "logger": c["logger"][start * 4 : stop * 4],
+        "message": c["message"][start * 4 : stop * 4],
+        "level": c["level"][start:stop],
+        "inline": [(row - start, text, cut) for row, text, cut in c["inline"] if start <= row < stop],
+        "fields_cut": [row - start for row in c["fields_cut"] if start <= row < stop],
+        "columns": {},
+    }
+    width = {"int": 8, "float": 8, "bool": 1}
+    for key, (rows_b, values, cuts) in c["columns"].items():
+        rows = array("I")
+        rows.frombytes(bytes(rows_b))
+        a, b = bisect.bisect_left(rows, start), bisect.bisect_left(rows, stop)
+        if a == b:
+            continue
+        new_rows = array("I", (r - start for r in rows[a:b]))
+        kname = key[1]
+        if kname in width:
+            w = width[kname]
+            new_values: Any = bytearray(values[a * w : b * w])
+        elif kname == "none":
+            new_values = None
+        elif kname in ("str", "obj"):
+            new_values = (bytearray(values[0][a * 4 : b * 4]), values[1])
+        else:
+            new_values = values[a:b]
+        cols["columns"][key] = (bytearray(new_rows.tobytes()), new_values,
+                                [r - start for r in cuts if start <= r < stop])
+    return Batch(info=batch.info, cols=cols, strings=batch.strings, lost=batch.lost, corrupt=batch.corrupt)
