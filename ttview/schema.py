@@ -101,9 +101,7 @@ def level_name(value: int) -> str:
 def level_name_expr(expr: pl.Expr | None = None) -> pl.Expr:
     """A String expression naming the levels in ``expr`` (default ``pl.col("level")``)."""
     expr = pl.col("level") if expr is None else expr
-    return expr.replace_strict(
-        LEVEL_NAMES, default=expr.cast(pl.String), return_dtype=pl.String
-    )
+    return expr.replace_strict(LEVEL_NAMES, default=expr.cast(pl.String), return_dtype=pl.String)
 
 
 def is_numeric_dtype(dtype: pl.DataType) -> bool:
