@@ -496,30 +496,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: Any) -> int:
-    shm = args.shm_dir if args.shm_dir is not None else R.default_shm_dir()
+    return run_sidecar(shm_dir=args.shm_dir, snapshot_dir=args.snapshot_dir, once=args.once, interval=args.interval,
+                       max_events=args.max_events, keep_files=args.keep_files, keep_bytes=args.keep_bytes,
+                       metrics_port=args.metrics_port)
+
+
+def run_sidecar(*, shm_dir: str | os.PathLike[str] | None = None, snapshot_dir: str | os.PathLike[str] | None = None,
+                once: bool = False, interval: float = 30.0, max_events: int = 1_000_000,
+                keep_files: int | None = 1000, keep_bytes: int | None = 10 << 30, metrics_port: int | None = None,
+                poll: float = 0.05) -> int:
+    """Run a sidecar in this process until SIGTERM/SIGINT (or one pass with ``once``); exit code."""
+    shm = Path(shm_dir) if shm_dir is not None else R.default_shm_dir()
     if not shm.is_dir():
         say(f"shared-memory directory {shm} does not exist")
         return 2
-    settings = Settings(shm_dir=shm, snapshot_dir=args.snapshot_dir or default_snapshot_dir(),
-                        interval=args.interval, max_events=args.max_events, once=args.once,
-                        retention_files=args.keep_files, retention_bytes=args.keep_bytes)
+    settings = Settings(shm_dir=shm, snapshot_dir=Path(snapshot_dir) if snapshot_dir else default_snapshot_dir(),
+                        interval=interval, max_events=max_events, once=once, poll=poll,
+                        retention_files=keep_files, retention_bytes=keep_bytes)
     sidecar = Sidecar(settings)
-    signal.signal(signal.SIGTERM, sidecar.stop)
-    signal.signal(signal.SIGINT, sidecar.stop)
-    if args.metrics_port:
+    if threading_main():
+        signal.signal(signal.SIGTERM, sidecar.stop)
+        signal.signal(signal.SIGINT, sidecar.stop)
+    if metrics_port:
         try:
-            serve_metrics(sidecar, args.metrics_port)
+            serve_metrics(sidecar, metrics_port)
         except ImportError:
             say("--metrics-port needs prometheus-client (pip install 'ttview[prometheus]')")
             return 2
         except OSError as exc:
-            say(f"cannot serve metrics on port {args.metrics_port}: {exc.strerror}")
+            say(f"cannot serve metrics on port {metrics_port}: {exc.strerror}")
             return 2
     try:
         return sidecar.run()
     except OSError as exc:
         say(f"{exc.filename or ''}: {exc.strerror}")
         return 2
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":
