@@ -196,3 +196,72 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+SAMPLE_START_NS = 1_795_185_000_000_000_000  # 2026-11-20T14:30:00Z
+SAMPLE_HOST = "demo-host"
+
+
+def _sample_ring(directory: Any, *, service: str, pid: int, ring_size: str, overflow: str,
+                 events: int, seed: int, start_ns: int, rate: float) -> Any:
+    """A ring filled by the replay on a replay clock (same seed, same bytes)."""
+    from . import ring as R
+
+    path = R.create_ring_file(directory, service=service, pid=pid, ring_size=ring_size, overflow=overflow,
+                              level="TRACE")
+    with open(path, "r+b") as fh:  # a fixed host name and start time, for byte-for-byte samples
+        fh.seek(R.H_HOST)
+        fh.write(SAMPLE_HOST.encode().ljust(64, b"\0"))
+        fh.seek(R.H_START_NS)
+        fh.write(start_ns.to_bytes(8, "little", signed=True))
+    ring = R.PyRing()
+    ring.map(path)
+    clock = random.Random(seed + 1)
+    now = [start_ns]
+    tids = (pid, pid + 1, pid + 2)
+
+    def stamp(i: int) -> None:
+        now[0] += int(clock.expovariate(rate) * 1e9) + 1
+        ring._set_fixed(now[0], tids[i % 7 % 3])
+
+    replay(lambda name: R.PyLogger(ring, name), rate=0, seconds=None, events=events, seed=seed, before_event=stamp)
+    ring.unmap()
+    return path
+
+
+def make_sample_snapshots(directory: Any, *, seed: int = 7) -> list[Any]:
+    """Write the bundled sample snapshots into ``directory`` (deterministic for a seed).
+
+    - a clean session of the demo trader (reason ``exit``),
+    - a session that died mid-run (reason ``crash``, every committed record),
+    - a flight recorder in overwrite mode that crashed: only the newest records survive.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from .reader import RingReader
+    from .snapshot import write_snapshot
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    plans = [
+        dict(service="demo-trader", pid=4242, ring_size="64MiB", overflow="drop", events=120_000, rate=4000.0,
+             reason="exit", offset=0),
+        dict(service="demo-trader", pid=4317, ring_size="64MiB", overflow="drop", events=40_000, rate=6000.0,
+             reason="crash", offset=3_600),
+        dict(service="md-recorder", pid=5120, ring_size="1MiB", overflow="overwrite", events=60_000,
+             rate=20000.0, reason="crash", offset=7_200),
+    ]
+    written = []
+    with tempfile.TemporaryDirectory(prefix="ttlog-samples-") as shm:
+        for i, plan in enumerate(plans):
+            start = SAMPLE_START_NS + int(plan["offset"]) * 1_000_000_000
+            path = _sample_ring(shm, service=str(plan["service"]), pid=int(plan["pid"]),
+                                ring_size=str(plan["ring_size"]), overflow=str(plan["overflow"]),
+                                events=int(plan["events"]), seed=seed + i, start_ns=start, rate=float(plan["rate"]))
+            with RingReader(path, consume=True) as reader:
+                batches = reader.read_all(final=True)
+            last_ts = max(int.from_bytes(b.cols["ts"][-8:], "little", signed=True) for b in batches)
+            written.append(write_snapshot(out, batches, service=str(plan["service"]), pid=int(plan["pid"]),
+                                          reason=str(plan["reason"]), created_ns=last_ts + 1_000_000))
+    return written

@@ -187,9 +187,7 @@ class Sidecar:
         Only matters after a sidecar died between writing a snapshot and moving the read
         position; then the records it wrote are still after the read position.
         """
-        from .snapshot import find_saved_seq
-
-        return find_saved_seq(self.s.snapshot_dir, pid=info.pid, start_ns=info.start_ns, since_ns=info.start_ns)
+        return find_saved_seq(self.s.snapshot_dir, pid=info.pid, start_ns=info.start_ns)
 
     def forget(self, path: Path) -> None:
         state = self.rings.pop(path, None)
@@ -288,7 +286,8 @@ class Sidecar:
             return True
         reader = state.reader
         try:
-            out = write_snapshot(self.s.snapshot_dir, state.pending, info=state.info, reason=reason)
+            out = write_snapshot(self.s.snapshot_dir, state.pending, service=state.info.service,
+                                 pid=state.info.pid, reason=reason)
         except SnapshotError as exc:
             self.figures.write_errors += 1
             state.last_error = str(exc)
@@ -378,6 +377,31 @@ class Sidecar:
             os.replace(tmp, path)
         except OSError:
             pass
+
+
+def find_saved_seq(snapshot_dir: Path, *, pid: int, start_ns: int) -> int:
+    """The highest seq of the ring (pid, start_ns) held by a snapshot in ``snapshot_dir``, or -1.
+
+    Only snapshots written after the ring was made are read, and only their headers.
+    """
+    from .snapshot import SUFFIX, SnapshotError, snapshot_info
+
+    best = -1
+    try:
+        entries = [e for e in os.scandir(snapshot_dir) if e.name.endswith(SUFFIX) and e.is_file(follow_symlinks=False)]
+    except OSError:
+        return best
+    for entry in entries:
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime_ns < start_ns - 1_000_000_000:
+                continue
+            info = snapshot_info(entry.path)
+        except (OSError, SnapshotError):
+            continue
+        for src in info.sources:
+            if src.get("pid") == pid and src.get("start_ns") == start_ns and src.get("last_seq") is not None:
+                best = max(best, int(src["last_seq"]))
+    return best
 
 
 def _drop_through(batch: Batch, seq: int) -> Batch:
