@@ -596,6 +596,14 @@ class RingReader:
         struct.pack_into("<Q", mm, R.H_LOST, self._u64(R.H_LOST) + lost)
         struct.pack_into("<Q", mm, R.H_READ_POS, pos)  # last: the producer may now reuse the bytes
 
+    def snap_done(self) -> int:
+        """The snapshot request count the sidecar has last answered (stored in the header)."""
+        return self._u64(R.H_SNAP_DONE)
+
+    def set_snap_done(self, value: int) -> None:
+        if self._mm is not None and self.consume:
+            struct.pack_into("<Q", self._mm, R.H_SNAP_DONE, value)
+
     def heartbeat(self, sidecar_pid: int, now_ns: int) -> None:
         if self._mm is not None and self.consume:
             struct.pack_into("<qq", self._mm, R.H_SIDECAR_PID, sidecar_pid, now_ns)

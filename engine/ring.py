@@ -66,6 +66,7 @@ H_SIDECAR_PID = 400  # i64
 H_SIDECAR_BEAT = 408  # i64, wall clock ns of the sidecar's last pass
 H_DRAINED = 416  # u64, records the sidecar has made safe
 H_LOST = 424  # u64, records overwritten before the sidecar read them
+H_SNAP_DONE = 432  # u64, the snap_req value the sidecar has last answered with a snapshot
 
 FLAG_OVERWRITE = 1
 

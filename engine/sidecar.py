@@ -177,7 +177,8 @@ class Sidecar:
             except FileNotFoundError:
                 continue
             info = reader.info()
-            state = RingState(reader=reader, info=info, snap_req_seen=info.snap_req)
+            # requests made before this sidecar found the ring (or while none ran) still count
+            state = RingState(reader=reader, info=info, snap_req_seen=reader.snap_done())
             state.skip_through_seq = self.already_saved_through(info)
             self.rings[path] = state
 
@@ -235,6 +236,8 @@ class Sidecar:
         if time.monotonic() < self._backoff_until:
             return
         ok = self.flush(path, state, reason, allow_empty=dead or reason not in ("periodic",))
+        if ok:
+            reader.set_snap_done(state.snap_req_seen)
         if ok and dead and self.s.remove_dead and reader.at_end(final=True):
             self.forget(path)
             try:

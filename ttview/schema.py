@@ -52,8 +52,11 @@ CORE_COLUMNS: dict[str, pl.DataType] = {
     "service": pl.String(),
     "pid": pl.Int64(),
     "tid": pl.Int64(),
+    "cut": pl.List(pl.String()),
 }
-"""Core column name → dtype, in the order sources emit them."""
+"""Core column name → dtype, in the order sources emit them. ``cut`` lists what was cut at the
+ring's ``max_str`` ("message", field column names, or "*" for fields past the 255th); null when
+nothing was."""
 
 FIELD_DTYPES: tuple[pl.DataType, ...] = (pl.Int64(), pl.Float64(), pl.Boolean(), pl.String(), pl.Binary())
 """The dtypes a field column may have."""
