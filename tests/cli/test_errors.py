@@ -1,0 +1,182 @@
+"""Every bad input: exit code 2, exactly one line on stderr naming the problem, no traceback, and
+nothing half-written on stdout or on disk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Ran
+
+
+def _one_line_error(ran: Ran, *needles: str) -> str:
+    assert ran.exit_code == 2, (ran.exit_code, ran.stdout[-500:], ran.stderr)
+    assert "Traceback" not in ran.output
+    assert ran.stderr.endswith("\n") and ran.stderr.count("\n") == 1, repr(ran.stderr)
+    assert ran.stderr.startswith("ttview: error: "), ran.stderr
+    assert ran.stdout == "", ran.stdout[:500]
+    for needle in needles:
+        assert needle in ran.stderr, (needle, ran.stderr)
+    return ran.stderr
+
+
+@pytest.fixture
+def corrupt(tmp_path: Path) -> Path:
+    path = tmp_path / "random.ttsnap"
+    path.write_bytes(os.urandom(4096))
+    return path
+
+
+@pytest.fixture
+def truncated(tmp_path: Path, samples: Path) -> Path:
+    src = sorted(samples.glob("*.ttsnap"))[0].read_bytes()
+    path = tmp_path / "truncated.ttsnap"
+    path.write_bytes(src[: len(src) // 2])
+    return path
+
+
+@pytest.fixture
+def lz4_garbage(tmp_path: Path) -> Path:
+    """A valid LZ4 frame holding something that is not a snapshot."""
+    import lz4.frame
+
+    path = tmp_path / "foreign.ttsnap"
+    path.write_bytes(lz4.frame.compress(b"\xa1\x63foo\x63bar"))
+    return path
+
+
+COMMANDS = (
+    ("stats",),
+    ("hist",),
+    ("export", "-F", "ndjson"),
+    ("export", "-F", "parquet", "-o", "{tmp}/o.pq"),
+)
+
+
+def _args(cmd: tuple[str, ...], tmp: Path) -> list[str]:
+    return [a.replace("{tmp}", str(tmp)) for a in cmd]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: "-".join(c[:3]))
+def test_missing_path(run: Callable[..., Ran], cmd: tuple[str, ...], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.ttsnap"
+    _one_line_error(run(*_args(cmd, tmp_path), missing), str(missing), "no such file")
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: "-".join(c[:3]))
+@pytest.mark.parametrize("bad", ["corrupt", "truncated", "lz4_garbage"])
+def test_bad_snapshot(
+    run: Callable[..., Ran], cmd: tuple[str, ...], bad: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    path = request.getfixturevalue(bad)
+    _one_line_error(run(*_args(cmd, tmp_path), path), str(path))
+    assert not list(tmp_path.glob("*o.pq*")), "an export that failed left a file behind"
+
+
+def test_bad_snapshot_among_good_ones(run: Callable[..., Ran], samples: Path, corrupt: Path) -> None:
+    _one_line_error(run("stats", samples, corrupt), str(corrupt))
+
+
+def test_empty_directory_and_glob(run: Callable[..., Ran], tmp_path: Path) -> None:
+    _one_line_error(run("stats", tmp_path), "no *.ttsnap")
+    _one_line_error(run("stats", str(tmp_path / "*.ttsnap")), "no file matches")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "level >=",
+        "((level == INFO)",
+        'message ~ "["',
+        "latency_us > 5ms5",
+        "symbol in ()",
+        "level == NOPE",
+        "\x1b[31m",
+    ],
+)
+def test_bad_filter(run: Callable[..., Ran], samples: Path, text: str) -> None:
+    err = _one_line_error(run("export", samples, "-f", text), "bad filter at column")
+    assert "\x1b" not in err
+
+
+def test_bad_filter_is_caught_before_loading(run: Callable[..., Ran], tmp_path: Path) -> None:
+    # the filter is checked first: a bad filter on a missing file names the filter
+    _one_line_error(run("stats", tmp_path / "missing.ttsnap", "-f", "level >="), "bad filter")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("stats", "--field", "latncy_us"), ("--field", "latncy_us", "did you mean 'latency_us'")),
+        (("stats", "--field", "symbol"), ("--field", "'symbol'", "not numbers")),
+        (("stats", "--group-by", "nope"), ("--group-by", "'nope'")),
+        (("stats", "--sort", "nope"), ("--sort",)),
+        (("hist", "--field", "nope"), ("--field", "'nope'")),
+        (("hist", "--field", "symbol"), ("'symbol'", "not numbers")),
+        (("hist", "--field", "order_id"), ("'order_id'", "not numbers")),
+        (("hist", "--by", "nope"), ("--by", "'nope'")),
+        (("hist", "--bins", "0"), ("--bins",)),
+        (("hist", "--bins", "many"), ("--bins",)),
+        (("export", "--format", "xml"), ("--format", "xml")),
+        (("export", "-F", "csv", "--fields", "time,nope"), ("--fields", "'nope'")),
+    ],
+    ids=lambda v: " ".join(v),
+)
+def test_bad_option(
+    run: Callable[..., Ran], samples: Path, args: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    _one_line_error(run(args[0], samples, *args[1:]), *needles)
+
+
+@pytest.mark.parametrize("where", ["missing-dir", "under-a-file", "is-a-dir"])
+def test_unwritable_output(run: Callable[..., Ran], samples: Path, tmp_path: Path, where: str) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    target = {
+        "missing-dir": tmp_path / "no" / "such" / "out.json",
+        "under-a-file": a_file / "out.json",
+        "is-a-dir": tmp_path,
+    }[where]
+    _one_line_error(run("export", samples, "-F", "json", "-o", target), "cannot write", str(target))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("open",), "Missing argument"),
+        (("nope",), "No such command"),
+        (("stats", "--nope"), "No such option"),
+        (("ls", "--shm-dir", "/nonexistent/shm"), "/nonexistent/shm"),
+        (("ls", "--snapshot-dir", "/nonexistent/snaps"), "/nonexistent/snaps"),
+        (("snapshot", "--reason", "bad reason!"), "--reason"),
+        (("snapshot", "--shm-dir", "/nonexistent/shm"), "/nonexistent/shm"),
+        (("tail", "--shm-dir", "/nonexistent/shm"), "/nonexistent/shm"),
+        (("tail", "-f", "level >"), "bad filter"),
+        (("open", "/nonexistent/x.ttsnap"), "/nonexistent/x.ttsnap"),
+        (("open", "/nonexistent/x.ttsnap", "-f", "(("), "bad filter"),
+        (("sidecar", "--keep-bytes", "lots"), "--keep-bytes"),
+        (("sidecar", "--shm-dir", "/nonexistent/shm"), "/nonexistent/shm"),
+        (("demo", "--overflow", "explode", "--no-ui"), "--overflow"),
+        (("demo", "--ring-size", "huge", "--no-ui"), "--ring-size"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
+)
+def test_bad_usage(run: Callable[..., Ran], args: tuple[str, ...], needle: str) -> None:
+    _one_line_error(run(*args), needle)
+
+
+def test_viewer_needs_a_terminal(run: Callable[..., Ran], samples: Path, tmp_path: Path) -> None:
+    env = {"TTLOG_SHM_DIR": str(tmp_path), "TTLOG_SNAPSHOT_DIR": str(tmp_path)}
+    _one_line_error(run(env=env), "needs a terminal")
+    _one_line_error(run("open", samples), "needs a terminal")
+
+
+def test_hostile_path_names_are_escaped(run: Callable[..., Ran], tmp_path: Path) -> None:
+    evil = tmp_path / "a\x1b[2Jb\x07.ttsnap"
+    err = _one_line_error(run("stats", evil))
+    assert "\x1b" not in err and "\x07" not in err
+    assert "\\x1b[2Jb\\x07" in err
