@@ -1,8 +1,10 @@
 """The ``ttview`` command line: thin typer commands over the headless core.
 
 Every command parses its options, then hands off to keyword-only functions in ``ttview.sources``,
-``ttview.query``, ``ttview.stats``, ``ttview.export``, ``ttview.lsinfo`` or ``engine``; this module
-only turns their results into terminal output.
+``ttview.query``, ``ttview.stats``, ``ttview.export``, ``ttview.lsinfo``, ``ttview.demo_run`` or
+``engine``, and passes their results to ``ttview.report`` (tables, numbers, JSON) or
+``ttview.chart`` (the ``hist`` chart) for the terminal. What stays here: the commands, the option
+types they share, and the error handling (:func:`fail`, one-line usage errors, exit codes).
 
 Exit codes (the same for every command; each command's ``--help`` says which apply):
 
@@ -23,33 +25,37 @@ control characters escaped and is never read as Rich markup.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import errno
-import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
+
+from ttview.chart import print_hist
+from ttview.demo_run import DemoRun
+from ttview.report import (
+    byte_size,
+    demo_progress_line,
+    err_console,
+    export_with_progress,
+    print_json,
+    print_listing,
+    print_stats,
+    visible,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-    from ttview.lsinfo import RingRow, SnapshotRow
     from ttview.sources import LoadResult
 
 __all__ = ["app", "main", "visible"]
@@ -62,42 +68,15 @@ _ClickException: type[Exception] = next(
 )
 
 
-def visible(text: object) -> str:
-    """``text`` with every character that could drive a terminal (C0/C1 controls, DEL, bidi and
-    other format characters, line separators) shown as an escape: ``\\x1b``, ``\\n``, ``\\u202e``."""
-    s = str(text)
-    if s.isprintable():
-        return s
-    return "".join(
-        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in s
-    )
-
-
-def _err_console() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class _PipeConsole(Console):
-    """A console whose closed stdout raises BrokenPipeError (rich would exit 1 by itself)."""
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        raise BrokenPipeError
-
-
-def _out_console() -> Console:
-    return _PipeConsole(highlight=False)
-
-
 def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr (``ttview: error: ...``), then exit with ``code``."""
-    _err_console().print(Text.assemble(("ttview: error: ", "bold red"), visible(message).replace("\\n", " ")))
+    err_console().print(Text.assemble(("ttview: error: ", "bold red"), visible(message).replace("\\n", " ")))
     raise typer.Exit(code)
 
 
 def note(message: str, style: str = "yellow") -> None:
     """One line on stderr (a warning or a remark), never markup."""
-    _err_console().print(Text.assemble(("ttview: ", style), visible(message)))
+    err_console().print(Text.assemble(("ttview: ", style), visible(message)))
 
 
 EXIT_PIPE_CLOSED = 141
@@ -143,7 +122,7 @@ class _OneLineErrors(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             message = exc.format_message()  # type: ignore[attr-defined]
-            _err_console().print(
+            err_console().print(
                 Text.assemble(("ttview: error: ", "bold red"), visible(" ".join(message.split())) + where)
             )
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
@@ -262,14 +241,14 @@ def _load(paths: list[Path] | None, filter_text: str) -> tuple[LoadResult, pl.Da
 
         source = default_snapshots()
         paths = list(source.paths)
-        if _err_console().is_terminal:
+        if err_console().is_terminal:
             note(f"reading {source.describe()}", style="dim")
     files, errors = resolve_paths(paths)
     if errors:
         fail(errors[0].message)
     if not files:
         fail("no snapshot files given")
-    err = _err_console()
+    err = err_console()
     if err.is_terminal and len(files) > 1:
         with err.status(f"loading {len(files)} snapshot files…"):
             result = load_snapshots(files)
@@ -298,110 +277,6 @@ def _need_column(frame: pl.DataFrame, name: str, option: str, *, numeric: bool =
         fail(f"{option}: no field {name!r} in the data{more}")
     if numeric and not is_numeric_dtype(frame.schema[name]):
         fail(f"{option}: field {name!r} holds {frame.schema[name]}, not numbers")
-
-
-# ---- formatting --------------------------------------------------------------------------------
-
-
-def _num(value: object) -> str:
-    """A statistic for a table: thousands separators, about four significant digits."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return str(value)
-        a = abs(value)
-        if a >= 1000:
-            return f"{value:,.0f}"
-        if a >= 100:
-            return f"{value:.1f}"
-        if a >= 1 or a == 0:
-            return f"{value:.2f}"
-        return f"{value:.3g}"
-    return visible(value)
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
-def _utc(ns: int | None, *, date: bool = True) -> str:
-    if ns is None:
-        return "-"
-    dt = datetime.datetime.fromtimestamp(ns // 10**9, tz=datetime.timezone.utc)
-    ms = (ns % 10**9) // 10**6
-    return dt.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S") + f".{ms:03d}"
-
-
-def _span(first: int | None, last: int | None) -> str:
-    if first is None or last is None:
-        return "-"
-    s = (last - first) / 1e9
-    if s < 1:
-        return f"{s * 1000:.0f}ms"
-    if s < 120:
-        return f"{s:.1f}s"
-    if s < 7200:
-        return f"{s / 60:.1f}m"
-    return f"{s / 3600:.1f}h"
-
-
-def _cell(value: object) -> Text:
-    return Text(visible(value) if value is not None else "-")
-
-
-# Characters JSON may carry raw but a terminal must not see: DEL, C1, invisible and bidi controls.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-
-
-def _print_json(obj: object) -> None:
-    text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
-    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, float):
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
-def _clean_floats(obj: Any) -> Any:
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean_floats(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean_floats(v) for v in obj]
-    return obj
-
-
-def _range_line(frame: pl.DataFrame) -> str:
-    if frame.height == 0 or "ts" not in frame.columns:
-        return ""
-    import polars as pl
-
-    lo, hi = frame.select(
-        pl.col("ts").min().dt.epoch("ns"), pl.col("ts").max().dt.epoch("ns").alias("hi")
-    ).row(0)
-    return f"{_utc(lo)} → {_utc(hi)} UTC ({_span(lo, hi)})"
 
 
 # ---- the viewer --------------------------------------------------------------------------------
@@ -611,7 +486,7 @@ def export(
     fmt = ExportFormat(fmt).value
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     out = _Output(output)
-    err = _err_console()
+    err = err_console()
     try:
         if out.is_terminal and fmt == "parquet":
             fail("refusing to write Parquet to a terminal; use -o FILE or a pipe")
@@ -623,7 +498,7 @@ def export(
         show_progress = out.path is not None and err.is_terminal and frame.height > 0
         try:
             if show_progress:
-                rows = _export_with_progress(frame, out.stream(), fmt=fmt, fields=wanted, console=err)
+                rows = export_with_progress(frame, out.stream(), fmt=fmt, fields=wanted, console=err)
             else:
                 rows = write_export(frame, out.stream(), fmt=fmt, fields=wanted, for_terminal=out.is_terminal)
         except OSError as exc:
@@ -634,29 +509,10 @@ def export(
     finally:
         out.discard()
     if out.path is not None and err.is_terminal:
-        note(f"wrote {rows:,} events to {out.path} ({_size(out.path.stat().st_size)})", style="green")
+        note(f"wrote {rows:,} events to {out.path} ({byte_size(out.path.stat().st_size)})", style="green")
     if rows == 0:
         note("no events matched")
         raise typer.Exit(1)
-
-
-def _export_with_progress(
-    frame: pl.DataFrame, stream: Any, *, fmt: str, fields: list[str] | None, console: Console
-) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ttview.export import write_export
-
-    columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("export", total=frame.height)
-        return write_export(
-            frame,
-            stream,
-            fmt=fmt,
-            fields=fields,
-            progress=lambda done, total: progress.update(task, completed=done),
-        )
 
 
 # ---- stats -------------------------------------------------------------------------------------
@@ -723,22 +579,20 @@ def stats(
         fail(f"--sort: {exc}")
     shown = groups if limit == 0 or (limit is None and as_json) else groups.head(limit or 50)
     if as_json:
-        _print_json(
-            _clean_floats(
-                {
-                    "files": [str(p) for p in result.files],
-                    "events": frame.height,
-                    "group_by": group_by,
-                    "field": field,
-                    "sort": sort_key,
-                    "groups": shown.to_dicts(),
-                    "more_groups": groups.height - shown.height,
-                    "total": total.to_dicts()[0] if total.height else None,
-                }
-            )
+        print_json(
+            {
+                "files": [str(p) for p in result.files],
+                "events": frame.height,
+                "group_by": group_by,
+                "field": field,
+                "sort": sort_key,
+                "groups": shown.to_dicts(),
+                "more_groups": groups.height - shown.height,
+                "total": total.to_dicts()[0] if total.height else None,
+            }
         )
     else:
-        _print_stats(
+        print_stats(
             frame,
             shown,
             total,
@@ -750,59 +604,6 @@ def stats(
     if frame.height == 0:
         note("no events matched")
         raise typer.Exit(1)
-
-
-def _print_stats(
-    frame: pl.DataFrame,
-    groups: pl.DataFrame,
-    total: pl.DataFrame,
-    *,
-    group_by: str,
-    field: str | None,
-    files: int,
-    more: int,
-) -> None:
-    console = _out_console()
-    what = f"{field} by {group_by}" if field else f"events by {group_by}"
-    console.print(
-        Text(visible(f"{what}: {frame.height:,} events in {files} file{'s' if files != 1 else ''}"))
-    )
-    if frame.height:
-        console.print(Text(_range_line(frame)))
-    table = Table(
-        show_footer=total.height > 0,
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        collapse_padding=True,
-    )
-    stat_cols = ["p50", "p90", "p99", "p99.9", "max"] if field else []
-    totals = total.to_dicts()[0] if total.height else {}
-    names = [visible(v) if v is not None else "(none)" for v in groups[group_by].to_list()]
-    wide = min(32, max([len(group_by), 3, *(len(n) for n in names)]))
-    table.add_column(
-        Text(visible(group_by)), footer=Text("all"), no_wrap=True, overflow="ellipsis", min_width=wide
-    )
-    for name, label in (("count", "count"), ("share", "share"), ("rate", "rate/s")):
-        table.add_column(label, justify="right", footer=_stat_text(name, totals.get(name)))
-    for name in stat_cols:
-        table.add_column(name, justify="right", footer=_stat_text(name, totals.get(name)))
-    for name, row in zip(names, groups.iter_rows(named=True), strict=True):
-        cells = [Text(name)]
-        cells += [_stat_text(name, row[name]) for name in ("count", "share", "rate", *stat_cols)]
-        table.add_row(*cells)
-    console.print(table)
-    if more:
-        console.print(Text(f"… {more:,} more groups not shown (--limit 0 shows all)"))
-
-
-def _stat_text(name: str, value: object) -> Text:
-    if value is None:
-        return Text("-")
-    if name == "share":
-        return Text(f"{float(value):.1%}")  # type: ignore[arg-type]
-    if name == "rate":
-        return Text(f"{float(value):,.1f}")  # type: ignore[arg-type]
-    return Text(_num(value))
 
 
 # ---- hist --------------------------------------------------------------------------------------
@@ -851,113 +652,24 @@ def hist(
     except ValueError as exc:
         fail(str(exc))
     if as_json:
-        _print_json(
-            _clean_floats(
-                {
-                    "files": [str(p) for p in result.files],
-                    "events": frame.height,
-                    "field": h.field,
-                    "log": h.log,
-                    "by": h.by,
-                    "edges": list(h.edges),
-                    "series": [dataclasses.asdict(s) for s in h.series],
-                    "omitted_groups": h.omitted_groups,
-                    "omitted_values": h.omitted_values,
-                }
-            )
+        print_json(
+            {
+                "files": [str(p) for p in result.files],
+                "events": frame.height,
+                "field": h.field,
+                "log": h.log,
+                "by": h.by,
+                "edges": list(h.edges),
+                "series": [dataclasses.asdict(s) for s in h.series],
+                "omitted_groups": h.omitted_groups,
+                "omitted_values": h.omitted_values,
+            }
         )
     else:
-        _print_hist(h, frame, width=width, height=height)
+        print_hist(h, width=width, height=height)
     if h.total == 0:
         note(f"no values of {field!r} matched")
         raise typer.Exit(1)
-
-
-_MARKERS = ("hd", "dot", "x", "+", "o", "*", "#", "@")
-
-
-def _print_hist(h: Any, frame: pl.DataFrame, *, width: int | None, height: int) -> None:
-    import math
-
-    import plotext as plt
-
-    console = _out_console()
-    color = console.is_terminal and not console.no_color
-    w = width or max(40, min(console.width, 160))
-    edges = list(h.edges)
-    xs = [
-        math.log10(edges[i]) + (math.log10(edges[i + 1]) - math.log10(edges[i])) / 2
-        if h.log
-        else (edges[i] + edges[i + 1]) / 2
-        for i in range(h.bins)
-    ]
-    plt.clf()
-    plt.theme("pro" if color else "clear")
-    plt.plotsize(w, height)
-    kind = "log" if h.log else "linear"
-    plt.title(visible(f"{h.field}: {h.total:,} values, {h.bins} {kind} bins"))
-    plotted = [s for s in h.series if s.count] or list(h.series[:1])
-    if len(plotted) == 1:
-        plt.bar(xs, list(plotted[0].counts), width=1.0, marker=None if color else "sd")
-    else:
-        for i, s in enumerate(plotted):
-            plt.plot(xs, list(s.counts), label=visible(s.name)[:30], marker=_MARKERS[i % len(_MARKERS)])
-    ticks = _ticks(edges, log=h.log)
-    plt.xticks([math.log10(t) if h.log else t for t in ticks], [_tick_label(t) for t in ticks])
-    if len(plotted) == 1 and plotted[0].count:
-        s = plotted[0]
-        for value in (s.p50, s.p99, s.p999):
-            if value is not None and (value > 0 or not h.log):
-                plt.vline(math.log10(value) if h.log else value, "red" if color else "default")
-    chart = plt.build()
-    plt.clf()
-    if not color:
-        chart = plt.uncolorize(chart)
-    if h.total:
-        sys.stdout.write("\n".join(line.rstrip() for line in chart.splitlines()) + "\n")
-    else:
-        sys.stdout.write(visible(f"{h.field}: no values to draw") + "\n")
-    sys.stdout.flush()
-    table = Table(show_edge=False, box=None, pad_edge=False)
-    table.add_column(Text(visible(h.by or "series")))
-    for name in ("values", "no value", "min", "mean", "p50", "p99", "p99.9", "max"):
-        table.add_column(name, justify="right")
-    if h.log:
-        table.add_column("<= 0", justify="right")
-    for s in h.series:
-        cells = [_cell(s.name), Text(f"{s.count:,}"), Text(f"{s.nulls:,}")]
-        cells += [Text(_num(v)) for v in (s.min, s.mean, s.p50, s.p99, s.p999, s.max)]
-        if h.log:
-            cells.append(Text(f"{s.nonpositive:,}"))
-        table.add_row(*cells)
-    console.print(table)
-    if h.omitted_groups:
-        console.print(Text(f"… {h.omitted_groups:,} more groups ({h.omitted_values:,} values) not shown"))
-
-
-def _ticks(edges: list[float], *, log: bool, count: int = 6) -> list[float]:
-    lo, hi = edges[0], edges[-1]
-    if log:
-        import math
-
-        a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-        decades = [10.0**k for k in range(a, b + 1) if lo <= 10.0**k <= hi]
-        if len(decades) >= 2:
-            return decades
-        return [lo, hi]
-    step = (hi - lo) / (count - 1)
-    return [lo + i * step for i in range(count)]
-
-
-def _tick_label(value: float) -> str:
-    a = abs(value)
-    if a >= 1e6:
-        return f"{value:.3g}"
-    if a >= 100 or a == 0:
-        return f"{value:,.0f}"
-    if a >= 1:
-        return f"{value:.1f}".rstrip("0").rstrip(".")
-    return f"{value:.3g}"
 
 
 # ---- ls ----------------------------------------------------------------------------------------
@@ -993,115 +705,25 @@ def ls_(
     shown = files if all_ else files[-50:]
     rows = snapshot_rows(shown)
     if as_json:
-        _print_json(
-            _clean_floats(
-                {
-                    "shm_dir": str(shm),
-                    "sidecar": status,
-                    "rings": [r.to_json() for r in rings],
-                    "snapshot_dir": str(snaps),
-                    "snapshots": [r.to_json() for r in rows],
-                    "more_snapshots": len(files) - len(shown),
-                }
-            )
+        print_json(
+            {
+                "shm_dir": str(shm),
+                "sidecar": status,
+                "rings": [r.to_json() for r in rings],
+                "snapshot_dir": str(snaps),
+                "snapshots": [r.to_json() for r in rows],
+                "more_snapshots": len(files) - len(shown),
+            }
         )
         return
-    console = _out_console()
-    _print_rings(console, shm, status, rings)
-    console.print()
-    _print_snapshots(console, snaps, rows, more=len(files) - len(shown))
-
-
-def _compact_table(console: Console, title: Text, *, footer: bool = False) -> Table:
-    console.print(title, soft_wrap=True)
-    return Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        collapse_padding=True,
-        show_footer=footer,
+    print_listing(
+        shm_dir=shm,
+        status=status,
+        rings=rings,
+        snapshot_dir=snaps,
+        snapshots=rows,
+        more_snapshots=len(files) - len(shown),
     )
-
-
-def _print_rings(console: Console, shm: Path, status: dict[str, Any] | None, rings: list[RingRow]) -> None:
-    if status:
-        side = (
-            f"sidecar pid {status.get('pid')}: {int(status.get('snapshots_written', 0)):,} snapshots, "
-            f"{int(status.get('events_drained', 0)):,} events drained"
-        )
-    else:
-        side = "no sidecar running"
-    head = Text.assemble(("Live rings", "bold"), f" in {visible(shm)} ({side})")
-    if not rings:
-        console.print(head, soft_wrap=True)
-        console.print(Text("  none"))
-        return
-    table = _compact_table(console, head)
-    table.add_column("service", overflow="fold")
-    for name in ("pid", "state", "fill", "events", "dropped", "lost", "sidecar lag", "size"):
-        table.add_column(name, justify="left" if name == "state" else "right", no_wrap=True)
-    for r in rings:
-        if r.error:
-            table.add_row(_cell(r.path.name), Text("-"), Text("unreadable", style="red"), _cell(r.error))
-            continue
-        state = "closed" if r.closed else ("alive" if r.alive else "dead")
-        lag = _size(r.lag_bytes) + (f", {r.lag_events:,} ev" if r.lag_events is not None else "")
-        table.add_row(
-            _cell(r.service),
-            Text(str(r.pid)),
-            Text(state, style="green" if r.alive else "red"),
-            Text(f"{r.fill:.1%}"),
-            Text(f"{r.events:,}"),
-            Text(f"{r.dropped:,}"),
-            Text(f"{r.lost:,}"),
-            Text(lag),
-            Text(_size(r.capacity) + (" (overwrite)" if r.overwrite else "")),
-        )
-    console.print(table)
-
-
-def _print_snapshots(console: Console, directory: Path, rows: list[SnapshotRow], *, more: int) -> None:
-    count = len(rows) + more
-    head = Text.assemble(
-        ("Snapshots", "bold"), f" in {visible(directory)} ({count} file{'' if count == 1 else 's'})"
-    )
-    if not rows:
-        console.print(head, soft_wrap=True)
-        console.print(Text("  none"))
-        return
-    table = _compact_table(console, head, footer=True)
-    losses = any(r.dropped or r.lost for r in rows)
-    table.add_column("file", footer=Text(f"{len(rows)} shown"), overflow="fold", min_width=12)
-    table.add_column("reason", no_wrap=True)
-    table.add_column("events", justify="right", no_wrap=True, footer=Text(f"{sum(r.count for r in rows):,}"))
-    table.add_column("first (UTC)", no_wrap=True)
-    table.add_column("span", justify="right", no_wrap=True)
-    if losses:
-        table.add_column("drop/lost", justify="right", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True, footer=Text(_size(sum(r.size for r in rows))))
-    for r in rows:
-        if r.error:
-            message = r.error.split(": ", 1)[-1] if r.error.startswith(str(r.path)) else r.error
-            table.add_row(
-                _cell(r.path.name),
-                Text("unreadable", style="red"),
-                Text("-"),
-                _cell(message),
-                Text("-"),
-                Text("-"),
-                Text(_size(r.size)),
-            )
-            continue
-        cells = [
-            _cell(r.path.name),
-            _cell(r.reason),
-            Text(f"{r.count:,}"),
-            Text(_utc(r.first_ts)[:16]),
-            Text(_span(r.first_ts, r.last_ts)),
-        ]
-        table.add_row(*cells, *([Text(f"{r.dropped:,}/{r.lost:,}")] if losses else []), Text(_size(r.size)))
-    console.print(table)
-    if more:
-        console.print(Text(f"… {more:,} older snapshots not shown (--all lists them)"))
 
 
 # ---- snapshot and sidecar -----------------------------------------------------------------------
@@ -1229,128 +851,6 @@ def sidecar(
 # ---- demo --------------------------------------------------------------------------------------
 
 
-class DemoRun:
-    """The processes of ``ttview demo``: a sidecar (unless one already drains ``shm_dir``) and the
-    demo producer (``python -m engine.demo``), both on ``shm_dir``.
-
-    Leaving the ``with`` block stops the producer (SIGTERM: the engine snapshots with reason
-    ``signal``) if it still runs, waits until the sidecar has snapshotted and removed its ring,
-    stops the sidecar started here, and removes ``shm_dir`` if it was made here (``private``).
-    """
-
-    def __init__(
-        self, *, shm_dir: Path | None, snapshot_dir: Path, producer_args: list[str], quiet: bool
-    ) -> None:
-        self.private = shm_dir is None
-        self.shm_dir = shm_dir if shm_dir is not None else self._private_dir()
-        self.snapshot_dir = snapshot_dir
-        self.producer_args = producer_args
-        self.quiet = quiet
-        self.sidecar: subprocess.Popen[bytes] | None = None
-        self.producer: subprocess.Popen[bytes] | None = None
-        self._before: set[Path] = set()
-
-    @staticmethod
-    def _private_dir() -> Path:
-        base = Path("/dev/shm")
-        usable = base.is_dir() and os.access(base, os.W_OK)
-        return Path(tempfile.mkdtemp(prefix="ttview-demo-", dir=base if usable else None))
-
-    @staticmethod
-    def _env() -> dict[str, str]:
-        """The children's environment: the engine importable from where this one was imported."""
-        import engine
-
-        env = dict(os.environ)
-        root = str(Path(engine.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return env
-
-    def __enter__(self) -> DemoRun:
-        from engine.sidecar import sidecar_running
-        from engine.snapshot import list_snapshots
-
-        self._before = set(list_snapshots(self.snapshot_dir))
-        env = self._env()
-        shm = str(self.shm_dir)
-        try:
-            if not sidecar_running(self.shm_dir):
-                with open(self.snapshot_dir / "sidecar.log", "ab") as log:
-                    self.sidecar = subprocess.Popen(
-                        [sys.executable, "-m", "engine.sidecar", "--shm-dir", shm, "--snapshot-dir",
-                         str(self.snapshot_dir)],
-                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
-                    )  # fmt: skip
-            self.producer = subprocess.Popen(
-                [sys.executable, "-m", "engine.demo", "--shm-dir", shm, *self.producer_args],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL if self.quiet else None, env=env, start_new_session=True,
-            )  # fmt: skip
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.producer is not None:
-            self._stop(self.producer, timeout=10)
-            self._wait_drained(self.producer.pid, timeout=15)
-        if self.sidecar is not None:
-            self._stop(self.sidecar, timeout=15)
-        if self.private:
-            shutil.rmtree(self.shm_dir, ignore_errors=True)
-
-    @staticmethod
-    def _stop(proc: subprocess.Popen[bytes], *, timeout: float) -> None:
-        if proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def _wait_drained(self, pid: int, *, timeout: float) -> None:
-        """Wait until the sidecar has snapshotted and removed the ring of ``pid`` (or ``timeout``)."""
-        from engine.reader import list_rings
-
-        deadline = time.monotonic() + timeout
-        mine = re.compile(rf"-{pid}(\.\d+)?\.ring$")
-        while time.monotonic() < deadline and any(mine.search(p.name) for p in list_rings(self.shm_dir)):
-            time.sleep(0.1)
-
-    def progress(self, every: float = 1.0) -> Iterator[str]:
-        """A line about the producer's ring every ``every`` seconds, until the producer exits."""
-        from ttview.lsinfo import live_rings
-
-        assert self.producer is not None
-        start = last_t = time.monotonic()
-        last_n = 0
-        while True:
-            try:
-                self.producer.wait(timeout=every)
-            except subprocess.TimeoutExpired:
-                pass
-            rows = [r for r in live_rings(self.shm_dir) if r.pid == self.producer.pid]
-            now = time.monotonic()
-            if rows:
-                r = rows[0]
-                rate = (r.events - last_n) / max(now - last_t, 1e-3)
-                last_n, last_t = r.events, now
-                yield (
-                    f"demo: {now - start:5.1f}s  {r.events:>10,} events  {rate:>9,.0f}/s  "
-                    f"fill {r.fill:5.1%}  dropped {r.dropped:,}  sidecar lag {_size(r.lag_bytes)}"
-                )
-            if self.producer.poll() is not None:
-                return
-
-    def new_snapshots(self) -> list[Path]:
-        from engine.snapshot import list_snapshots
-
-        return [p for p in list_snapshots(self.snapshot_dir) if p not in self._before]
-
-
 @app.command()
 def demo(
     rate: Annotated[
@@ -1433,8 +933,8 @@ def demo(
     try:
         with run:
             if no_ui:
-                for line in run.progress():
-                    typer.echo(line)
+                for tick in run.progress():
+                    typer.echo(demo_progress_line(tick))
             else:
                 from ttview.app import make_app
 

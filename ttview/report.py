@@ -1,0 +1,403 @@
+"""Terminal output of the ``ttview`` command line: consoles, tables, number formats and JSON.
+
+The commands in :mod:`ttview.cli` compute nothing here; they pass the results of the headless
+core (``ttview.stats``, ``ttview.lsinfo``, ``ttview.export``, ``engine``) to these functions.
+The histogram chart of ``ttview hist`` is in :mod:`ttview.chart`.
+
+Invariants: text that came from the logs is passed through :func:`visible` (control characters
+escaped) and put in :class:`~rich.text.Text`, never read as Rich markup; JSON goes to stdout with
+NaN and infinity as null and with every character a terminal could act on escaped; nothing here
+imports textual, and polars or plotext only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
+
+    from ttview.demo_run import DemoTick
+    from ttview.lsinfo import RingRow, SnapshotRow
+
+__all__ = [
+    "byte_size",
+    "cell",
+    "compact_table",
+    "demo_progress_line",
+    "err_console",
+    "export_with_progress",
+    "num",
+    "out_console",
+    "print_json",
+    "print_listing",
+    "print_rings",
+    "print_snapshots",
+    "print_stats",
+    "range_line",
+    "span",
+    "utc",
+    "visible",
+]
+
+# ---- terminal safety and consoles --------------------------------------------------------------
+
+
+def visible(text: object) -> str:
+    """``text`` with every character that could drive a terminal (C0/C1 controls, DEL, bidi and
+    other format characters, line separators) shown as an escape: ``\\x1b``, ``\\n``, ``\\u202e``."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in s
+    )
+
+
+def err_console() -> Console:
+    """The console of errors, warnings and progress (stderr)."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _PipeConsole(Console):
+    """A console whose closed stdout raises BrokenPipeError (rich would exit 1 by itself)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def out_console() -> Console:
+    """The console of tables (stdout); a closed stdout raises BrokenPipeError."""
+    return _PipeConsole(highlight=False)
+
+
+# ---- formatting --------------------------------------------------------------------------------
+
+
+def num(value: object) -> str:
+    """A statistic for a table: thousands separators, about four significant digits."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        a = abs(value)
+        if a >= 1000:
+            return f"{value:,.0f}"
+        if a >= 100:
+            return f"{value:.1f}"
+        if a >= 1 or a == 0:
+            return f"{value:.2f}"
+        return f"{value:.3g}"
+    return visible(value)
+
+
+def byte_size(n: int) -> str:
+    """A size in bytes for people: ``512 B``, ``1.5 KiB``, ``64.0 MiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def utc(ns: int | None, *, date: bool = True) -> str:
+    """Nanoseconds since the epoch as UTC with milliseconds (``-`` for None)."""
+    if ns is None:
+        return "-"
+    dt = datetime.datetime.fromtimestamp(ns // 10**9, tz=datetime.timezone.utc)
+    ms = (ns % 10**9) // 10**6
+    return dt.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S") + f".{ms:03d}"
+
+
+def span(first: int | None, last: int | None) -> str:
+    """The time between two nanosecond stamps in one unit: ``850ms``, ``12.5s``, ``3.0m``, ``2.1h``."""
+    if first is None or last is None:
+        return "-"
+    s = (last - first) / 1e9
+    if s < 1:
+        return f"{s * 1000:.0f}ms"
+    if s < 120:
+        return f"{s:.1f}s"
+    if s < 7200:
+        return f"{s / 60:.1f}m"
+    return f"{s / 3600:.1f}h"
+
+
+def cell(value: object) -> Text:
+    """A table cell of a value that may have come from the logs (``-`` for None)."""
+    return Text(visible(value) if value is not None else "-")
+
+
+def range_line(frame: pl.DataFrame) -> str:
+    """``first → last UTC (span)`` of the events' ``ts``; empty for no events."""
+    if frame.height == 0 or "ts" not in frame.columns:
+        return ""
+    import polars as pl
+
+    lo, hi = frame.select(
+        pl.col("ts").min().dt.epoch("ns"), pl.col("ts").max().dt.epoch("ns").alias("hi")
+    ).row(0)
+    return f"{utc(lo)} → {utc(hi)} UTC ({span(lo, hi)})"
+
+
+# ---- JSON --------------------------------------------------------------------------------------
+
+# Characters JSON may carry raw but a terminal must not see: DEL, C1, invisible and bidi controls.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def print_json(obj: object) -> None:
+    """``obj`` as indented JSON on stdout; NaN and infinity become null."""
+    text = json.dumps(
+        _clean_floats(obj), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
+    )
+    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, float):
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _clean_floats(obj: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean_floats(v) for v in obj]
+    return obj
+
+
+# ---- export ------------------------------------------------------------------------------------
+
+
+def export_with_progress(
+    frame: pl.DataFrame, stream: Any, *, fmt: str, fields: list[str] | None, console: Console
+) -> int:
+    """:func:`ttview.export.write_export` with a transient progress bar on ``console``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ttview.export import write_export
+
+    columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("export", total=frame.height)
+        return write_export(
+            frame,
+            stream,
+            fmt=fmt,
+            fields=fields,
+            progress=lambda done, total: progress.update(task, completed=done),
+        )
+
+
+# ---- stats -------------------------------------------------------------------------------------
+
+
+def print_stats(
+    frame: pl.DataFrame,
+    groups: pl.DataFrame,
+    total: pl.DataFrame,
+    *,
+    group_by: str,
+    field: str | None,
+    files: int,
+    more: int,
+) -> None:
+    """The ``ttview stats`` table: one row per group of ``groups``, ``total`` as the footer."""
+    console = out_console()
+    what = f"{field} by {group_by}" if field else f"events by {group_by}"
+    console.print(
+        Text(visible(f"{what}: {frame.height:,} events in {files} file{'s' if files != 1 else ''}"))
+    )
+    if frame.height:
+        console.print(Text(range_line(frame)))
+    table = Table(
+        show_footer=total.height > 0,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    stat_cols = ["p50", "p90", "p99", "p99.9", "max"] if field else []
+    totals = total.to_dicts()[0] if total.height else {}
+    names = [visible(v) if v is not None else "(none)" for v in groups[group_by].to_list()]
+    wide = min(32, max([len(group_by), 3, *(len(n) for n in names)]))
+    table.add_column(
+        Text(visible(group_by)), footer=Text("all"), no_wrap=True, overflow="ellipsis", min_width=wide
+    )
+    for name, label in (("count", "count"), ("share", "share"), ("rate", "rate/s")):
+        table.add_column(label, justify="right", footer=_stat_text(name, totals.get(name)))
+    for name in stat_cols:
+        table.add_column(name, justify="right", footer=_stat_text(name, totals.get(name)))
+    for name, row in zip(names, groups.iter_rows(named=True), strict=True):
+        cells = [Text(name)]
+        cells += [_stat_text(name, row[name]) for name in ("count", "share", "rate", *stat_cols)]
+        table.add_row(*cells)
+    console.print(table)
+    if more:
+        console.print(Text(f"… {more:,} more groups not shown (--limit 0 shows all)"))
+
+
+def _stat_text(name: str, value: object) -> Text:
+    if value is None:
+        return Text("-")
+    if name == "share":
+        return Text(f"{float(value):.1%}")  # type: ignore[arg-type]
+    if name == "rate":
+        return Text(f"{float(value):,.1f}")  # type: ignore[arg-type]
+    return Text(num(value))
+
+
+# ---- ls ----------------------------------------------------------------------------------------
+
+
+def print_listing(
+    *,
+    shm_dir: Path,
+    status: dict[str, Any] | None,
+    rings: list[RingRow],
+    snapshot_dir: Path,
+    snapshots: list[SnapshotRow],
+    more_snapshots: int,
+) -> None:
+    """The ``ttview ls`` listing: the live rings, a blank line, the snapshots."""
+    console = out_console()
+    print_rings(console, shm_dir, status, rings)
+    console.print()
+    print_snapshots(console, snapshot_dir, snapshots, more=more_snapshots)
+
+
+def compact_table(console: Console, title: Text, *, footer: bool = False) -> Table:
+    """Print ``title``, then return an empty table of the ``ls`` style for the caller to fill."""
+    console.print(title, soft_wrap=True)
+    return Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+        show_footer=footer,
+    )
+
+
+def print_rings(console: Console, shm: Path, status: dict[str, Any] | None, rings: list[RingRow]) -> None:
+    """The live rings of ``shm`` and the state of its sidecar."""
+    if status:
+        side = (
+            f"sidecar pid {status.get('pid')}: {int(status.get('snapshots_written', 0)):,} snapshots, "
+            f"{int(status.get('events_drained', 0)):,} events drained"
+        )
+    else:
+        side = "no sidecar running"
+    head = Text.assemble(("Live rings", "bold"), f" in {visible(shm)} ({side})")
+    if not rings:
+        console.print(head, soft_wrap=True)
+        console.print(Text("  none"))
+        return
+    table = compact_table(console, head)
+    table.add_column("service", overflow="fold")
+    for name in ("pid", "state", "fill", "events", "dropped", "lost", "sidecar lag", "size"):
+        table.add_column(name, justify="left" if name == "state" else "right", no_wrap=True)
+    for r in rings:
+        if r.error:
+            table.add_row(cell(r.path.name), Text("-"), Text("unreadable", style="red"), cell(r.error))
+            continue
+        state = "closed" if r.closed else ("alive" if r.alive else "dead")
+        lag = byte_size(r.lag_bytes) + (f", {r.lag_events:,} ev" if r.lag_events is not None else "")
+        table.add_row(
+            cell(r.service),
+            Text(str(r.pid)),
+            Text(state, style="green" if r.alive else "red"),
+            Text(f"{r.fill:.1%}"),
+            Text(f"{r.events:,}"),
+            Text(f"{r.dropped:,}"),
+            Text(f"{r.lost:,}"),
+            Text(lag),
+            Text(byte_size(r.capacity) + (" (overwrite)" if r.overwrite else "")),
+        )
+    console.print(table)
+
+
+def print_snapshots(console: Console, directory: Path, rows: list[SnapshotRow], *, more: int) -> None:
+    """The snapshot files ``rows`` of ``directory`` (``more`` older ones not shown)."""
+    count = len(rows) + more
+    head = Text.assemble(
+        ("Snapshots", "bold"), f" in {visible(directory)} ({count} file{'' if count == 1 else 's'})"
+    )
+    if not rows:
+        console.print(head, soft_wrap=True)
+        console.print(Text("  none"))
+        return
+    table = compact_table(console, head, footer=True)
+    losses = any(r.dropped or r.lost for r in rows)
+    table.add_column("file", footer=Text(f"{len(rows)} shown"), overflow="fold", min_width=12)
+    table.add_column("reason", no_wrap=True)
+    table.add_column("events", justify="right", no_wrap=True, footer=Text(f"{sum(r.count for r in rows):,}"))
+    table.add_column("first (UTC)", no_wrap=True)
+    table.add_column("span", justify="right", no_wrap=True)
+    if losses:
+        table.add_column("drop/lost", justify="right", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True, footer=Text(byte_size(sum(r.size for r in rows))))
+    for r in rows:
+        if r.error:
+            message = r.error.split(": ", 1)[-1] if r.error.startswith(str(r.path)) else r.error
+            table.add_row(
+                cell(r.path.name),
+                Text("unreadable", style="red"),
+                Text("-"),
+                cell(message),
+                Text("-"),
+                Text("-"),
+                Text(byte_size(r.size)),
+            )
+            continue
+        cells = [
+            cell(r.path.name),
+            cell(r.reason),
+            Text(f"{r.count:,}"),
+            Text(utc(r.first_ts)[:16]),
+            Text(span(r.first_ts, r.last_ts)),
+        ]
+        table.add_row(
+            *cells, *([Text(f"{r.dropped:,}/{r.lost:,}")] if losses else []), Text(byte_size(r.size))
+        )
+    console.print(table)
+    if more:
+        console.print(Text(f"… {more:,} older snapshots not shown (--all lists them)"))
+
+
+# ---- demo --------------------------------------------------------------------------------------
+
+
+def demo_progress_line(tick: DemoTick) -> str:
+    """One ``ttview demo --no-ui`` progress line."""
+    return (
+        f"demo: {tick.elapsed:5.1f}s  {tick.events:>10,} events  {tick.rate:>9,.0f}/s  "
+        f"fill {tick.fill:5.1%}  dropped {tick.dropped:,}  sidecar lag {byte_size(tick.lag_bytes)}"
+    )
