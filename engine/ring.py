@@ -353,8 +353,11 @@ def open_ring_map(path: str | os.PathLike[str], *, writable: bool) -> tuple[mmap
         size = os.fstat(fd).st_size
         if size < HEADER_SIZE:
             raise RingError(f"{path}: not a ttlog ring (file too small)")
-        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-        mm = mmap.mmap(fd, size, access=access)
+        if writable:  # the producer: map every page now, so the first lap takes no page faults
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            mm = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        else:
+            mm = mmap.mmap(fd, size, access=mmap.ACCESS_READ)
     finally:
         os.close(fd)
     try:
@@ -544,6 +547,9 @@ class PyRing:
         # Phase 1: turn everything into bytes. This may run user code (str()), which may log in
         # turn; no ring state is held yet.
         text = msg if type(msg) is str else obj_text(msg)
+        mm = self._mm
+        if mm is None:  # the message's __str__ unmapped the ring
+            return
         items: list[tuple[str, Any]] = [(f"arg{i}", a) for i, a in enumerate(args)]
         items.extend(fields.items())
         flags = 0
@@ -592,7 +598,7 @@ class PyRing:
         mm, geo = self._mm, self._geo
         assert mm is not None and geo is not None
         cap, mask = geo.capacity, geo.mask
-        if length > cap // 2:
+        if length > cap // 2 or length > 0xFFFFFFF8:
             self._set_u64(H_DROPPED, self._u64(H_DROPPED) + 1)
             return
         w = self._u64(H_WRITE_POS)
@@ -608,7 +614,11 @@ class PyRing:
         limit = end - cap
         tail = t = self._u64(H_TAIL_POS)
         while t < limit:
-            t += struct.unpack_from("<I", mm, geo.data_off + (t & mask))[0]
+            step = struct.unpack_from("<I", mm, geo.data_off + (t & mask))[0]
+            if step < 8 or step % 8 or step > cap:  # a corrupt length: restart the tail here
+                t = end - length
+                break
+            t += step
         if t != tail:
             self._set_u64(H_TAIL_POS, t)
         if length > room:
@@ -644,7 +654,7 @@ def _encode_value(value: Any, max_str: int) -> tuple[int, bytes]:
     if isinstance(value, str):
         return _encode_text(K_STR, str.__str__(value), max_str)
     if isinstance(value, (bytes, bytearray)):
-        raw, cut = cut_bytes(bytes(value), max_str)
+        raw, cut = cut_bytes(value if type(value) is bytes else bytes(memoryview(value)), max_str)
         return K_BYTES | (T_CUT if cut else 0), struct.pack("<I", len(raw)) + raw
     if isinstance(value, bool):  # a bool subclass cannot exist, but keep the order explicit
         return (K_TRUE if value else K_FALSE), b""
@@ -695,11 +705,13 @@ class PyLogger:
             self._gen = ring.generation
         return self._id
 
-    def log(self, level: int, msg: object, *args: Any, **fields: Any) -> None:
-        if type(level) is not int:
+    def log(self, level: int, msg: object = "", /, *args: Any, **fields: Any) -> None:
+        if type(level) is not int or not 0 <= level < LEVEL_OFF:
             try:
                 level = level_value(level)
             except ValueError:
+                level = LEVELS["INFO"]
+            if level >= LEVEL_OFF:  # "OFF" is a threshold, not a record's level
                 level = LEVELS["INFO"]
         ring = self._ring
         if ring._mm is None or level < ring.min_level:
@@ -711,7 +723,7 @@ class PyLogger:
 
 
 def _level_method(value: int) -> Callable[..., None]:
-    def method(self: PyLogger, msg: object = "", *args: Any, **fields: Any) -> None:
+    def method(self: PyLogger, msg: object = "", /, *args: Any, **fields: Any) -> None:
         ring = self._ring
         if ring._mm is None or value < ring.min_level:
             return
