@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import ring as R  # noqa: E402
 from engine.reader import RingReader  # noqa: E402
-from engine.snapshot import SnapshotWriter  # noqa: E402
+from engine.snapfile import SnapshotWriter  # noqa: E402
 
 
 def produce(directory: str, events: int) -> tuple[Path, float]:

@@ -37,7 +37,7 @@ def build_snapshot(directory: Path, events: int, *, seed: int = 7) -> tuple[Path
     from engine import ring as R
     from engine.demo import replay
     from engine.reader import RingReader
-    from engine.snapshot import write_snapshot
+    from engine.snapfile import write_snapshot
 
     try:
         from engine import _ring

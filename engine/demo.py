@@ -240,7 +240,7 @@ def make_sample_snapshots(directory: Any, *, seed: int = 7) -> list[Any]:
     from pathlib import Path
 
     from .reader import RingReader
-    from .snapshot import write_snapshot
+    from .snapfile import write_snapshot
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

@@ -283,7 +283,7 @@ class Sidecar:
 
     def flush(self, path: Path, state: RingState, reason: str, *, allow_empty: bool) -> bool:
         """Write the ring's pending events as one snapshot, then move its read position."""
-        from .snapshot import SnapshotError, apply_retention, write_snapshot
+        from .snapfile import SnapshotError, apply_retention, write_snapshot
 
         if not state.pending and not allow_empty:
             return True
@@ -387,7 +387,7 @@ def find_saved_seq(snapshot_dir: Path, *, pid: int, start_ns: int) -> int:
 
     Only snapshots written after the ring was made are read, and only their headers.
     """
-    from .snapshot import SUFFIX, SnapshotError, snapshot_info
+    from .snapfile import SUFFIX, SnapshotError, snapshot_info
 
     best = -1
     try:

@@ -691,7 +691,7 @@ def ls_(
     """
     from engine.ring import default_shm_dir
     from engine.sidecar import default_snapshot_dir
-    from engine.snapshot import list_snapshots
+    from engine.snapfile import list_snapshots
     from ttview.lsinfo import live_rings, sidecar_status, snapshot_rows
 
     for given, option in ((shm_dir, "--shm-dir"), (snapshot_dir, "--snapshot-dir")):
@@ -908,7 +908,7 @@ def demo(
     """
     from engine.ring import parse_size
     from engine.sidecar import default_snapshot_dir
-    from engine.snapshot import snapshot_info
+    from engine.snapfile import snapshot_info
 
     try:
         parse_size(ring_size)

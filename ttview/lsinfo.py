@@ -24,7 +24,7 @@ from typing import Any
 from engine.reader import RingReader, list_rings
 from engine.ring import RingError, default_shm_dir
 from engine.sidecar import default_snapshot_dir, read_status
-from engine.snapshot import SnapshotError, list_snapshots, snapshot_info
+from engine.snapfile import SnapshotError, list_snapshots, snapshot_info
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

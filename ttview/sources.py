@@ -31,7 +31,7 @@ import polars as pl
 
 from engine.reader import Batch, RingInfo, RingReader, list_rings
 from engine.ring import RingError
-from engine.snapshot import (
+from engine.snapfile import (
     SUFFIX,
     Columns,
     FieldData,
@@ -153,7 +153,7 @@ def _cut_series(cols: Columns, n: int) -> pl.Series:
 
 
 def columns_to_frame(cols: Columns) -> pl.DataFrame:
-    """The event DataFrame of decoded columns (``engine.snapshot.Columns``); vectorised."""
+    """The event DataFrame of decoded columns (``engine.snapfile.Columns``); vectorised."""
     n = cols.n
     strings = pl.Series(cols.strings, dtype=pl.String)
     sources = cols.sources or [{}]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from engine import ring as R
 from engine.reader import RingReader
-from engine.snapshot import write_snapshot
+from engine.snapfile import write_snapshot
 from tests.cli.golden import ENV
 from ttview.cli import app
 from ttview.lsinfo import sample_dir

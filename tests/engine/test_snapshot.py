@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import engine.snapshot as S
+import engine.snapfile as S
 from engine import ring as R
 from engine.reader import Batch, ObjText, RingReader
 
@@ -565,7 +565,7 @@ def test_foreign_and_wrong_version(small_valid: bytes, tmp_path: Path) -> None:
 
 def test_engine_snapshot_stays_callable_and_imports_no_polars() -> None:
     code = (
-        "import sys, engine, engine.snapshot\n"
+        "import sys, engine, engine.snapfile\n"
         "assert callable(engine.snapshot)\n"
         "engine.snapshot('request')\n"  # no ring mapped: a no-op, not a TypeError
         "bad = [m for m in ('polars', 'numpy', 'textual', 'rich', 'typer') if m in sys.modules]\n"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
-from engine.snapshot import read_snapshot
+from engine.snapfile import read_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import engine.snapshot as S
+import engine.snapfile as S
 from engine import ring as R
 from engine.reader import Batch, ObjText, RingReader
 from ttview.schema import CORE_COLUMNS

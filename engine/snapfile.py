@@ -32,10 +32,8 @@ import os
 import queue
 import re
 import socket
-import sys
 import threading
 import time
-import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -1424,19 +1422,3 @@ def _decode_chunk(chunk: dict[str, Any], i: int, strings: list[str],
         fields[fk] = FieldData(rows, vals, cut, sids)
     return Columns(n, ts, seq, level, ids["source"], ids["logger"], ids["message"], ids["tid"],
                    message_cut, fields_cut, fields, strings, sources)
-
-
-# ---- the package attribute ----------------------------------------------------------------------
-# ``engine.snapshot(reason)`` is the public "snapshot now" call (engine/_api.py). Importing this
-# module sets the package attribute ``engine.snapshot`` to the module, so the module is callable
-# and forwards to that function: ``engine.snapshot("request")`` works whichever was imported last.
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, reason: str = "request") -> None:
-        from ._api import snapshot
-
-        snapshot(reason)
-
-
-sys.modules[__name__].__class__ = _CallableModule
