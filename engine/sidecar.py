@@ -125,7 +125,10 @@ class Sidecar:
         self._stop = True
 
     def run(self) -> int:
-        self.s.snapshot_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.s.snapshot_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:  # reported; every write retries until the directory works
+            say(f"snapshot directory {self.s.snapshot_dir}: {exc.strerror or exc}; will retry")
         if not self.acquire_lock():
             say(f"another sidecar already drains {self.s.shm_dir}")
             return 0 if not self.s.once else self._run_once_without_lock()
@@ -288,6 +291,10 @@ class Sidecar:
         if not state.pending and not allow_empty:
             return True
         reader = state.reader
+        try:
+            self.s.snapshot_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError:
+            pass  # write_snapshot says why, below
         try:
             out = write_snapshot(self.s.snapshot_dir, state.pending, service=state.info.service,
                                  pid=state.info.pid, reason=reason)
