@@ -321,14 +321,12 @@ class TTViewApp(App[None]):
         received = 0
         changed = True
         rings = (0, 0)
-        live = LiveSource(spec.shm_dir, max_events=spec.max_live_events)
+        live = LiveSource(spec.shm_dir, max_events=spec.max_live_events, service=spec.service)
         try:
             while not worker.is_cancelled:
                 started = time.monotonic()
                 new = live.poll()
                 if new.height:
-                    if spec.service:
-                        new = new.filter(pl.col("service") == spec.service)
                     received += new.height
                     changed = changed or bool(new.height)
                 if (len(live.rings), len(live.ended)) != rings:  # a ring appeared or ended
@@ -336,8 +334,6 @@ class TTViewApp(App[None]):
                     changed = True
                 if changed and not self._live_busy:
                     full = live.frame
-                    if spec.service:
-                        full = full.filter(pl.col("service") == spec.service)
                     text, flt = self.filter_text, self.filter
                     view = full
                     if flt is not None and full.height:

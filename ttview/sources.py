@@ -362,14 +362,16 @@ class LiveSource:
     """
 
     def __init__(self, shm_dir: str | os.PathLike[str] | None = None, *, max_events: int = 100_000,
-                 from_end: bool = False, max_bytes_per_poll: int = 64 << 20) -> None:
+                 from_end: bool = False, max_bytes_per_poll: int = 64 << 20, service: str | None = None) -> None:
         if max_events < 1:
             raise ValueError(f"max_events must be at least 1, not {max_events!r}")
         self.shm_dir = shm_dir
         self.max_events = max_events
         self.from_end = from_end
         self.max_bytes_per_poll = max_bytes_per_poll
+        self.service = service  # follow only this service's rings (None: all)
         self.rings: dict[Path, RingState] = {}
+        self._other: set[Path] = set()  # rings of other services, never read
         self.frame = empty_events_frame()
         self._polled = False
 
@@ -400,8 +402,13 @@ class LiveSource:
     def poll(self) -> pl.DataFrame:
         """Read what the rings committed since the last poll; returns those rows (maybe none)."""
         present = set(list_rings(self.shm_dir))
-        for path in sorted(present - set(self.rings)):
-            self.rings[path] = self._open(path)
+        for path in sorted(present - set(self.rings) - self._other):
+            state = self._open(path)
+            if self.service is not None and state.reader is not None and state.reader.info().service != self.service:
+                state.reader.close()
+                self._other.add(path)
+                continue
+            self.rings[path] = state
         self._polled = True
         writer = SnapshotWriter()
         for state in self.rings.values():

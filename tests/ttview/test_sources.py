@@ -306,6 +306,23 @@ def test_live_source_follows_rings(tmp_path: Path) -> None:
         assert live.poll().height == 0
 
 
+def test_live_source_follows_one_service_only(tmp_path: Path) -> None:
+    ra, _ = py_ring(tmp_path, service="alpha", pid=os.getpid())
+    rb, pb = py_ring(tmp_path, service="beta", pid=os.getpid())
+    la, lb = R.PyLogger(ra, "a"), R.PyLogger(rb, "b")
+    with LiveSource(tmp_path, max_events=3, service="alpha") as live:
+        for i in range(5):
+            lb.info("other service", j=i)
+        la.info("mine", i=1)
+        got = live.poll()
+        assert got["service"].to_list() == ["alpha"] and got["i"].to_list() == [1]
+        assert pb not in live.rings  # never opened for reading, never counted against max_events
+        for i in range(5):
+            lb.info("other service", j=i)
+        la.info("mine", i=2)
+        assert live.poll()["i"].to_list() == [2] and live.frame["i"].to_list() == [1, 2]
+
+
 def test_live_source_from_end_skips_history(tmp_path: Path) -> None:
     ring, path = py_ring(tmp_path, pid=os.getpid())
     log = R.PyLogger(ring, "a")
