@@ -172,6 +172,7 @@ typedef struct {
     PyObject *str_release;   /* "release" */
     PyObject *kind_names[7]; /* "int", "float", "bool", "none", "str", "bytes", "obj" */
     PyObject *dead_ring;     /* an unmapped Ring: what a Logger whose __init__ never ran points at */
+    void *decode_pool;       /* decode's bytearray pool (a bpool), made on first use */
 } modstate;
 
 static PyModuleDef ring_moduledef;
@@ -1524,44 +1525,170 @@ static PyType_Spec Logger_spec = {
 };
 
 /* ---- decode --------------------------------------------------------------------------------- */
+/* decode(buf, start_pos): reader.py_decode in C. Each record is checked field by field first (the
+ * same checks as py_decode, in the same order, with the same error texts), then appended to the
+ * columns; a record laid out like one seen before (a template, below) is appended without the
+ * checks, which it passes by construction. The columns are bytearrays written in place: the
+ * per-record ones are sized once from an upper bound on the record count (every record is at
+ * least REC_HEADER bytes), a field column grows by doubling, and each is given its size at the
+ * end; large ones come from, and go back to, a pool (below). Nothing is copied twice, and no
+ * Python object is made per record beyond what the result holds (inline messages, fields_cut
+ * rows, bytes values, and each distinct str/obj value of a column, once: the dedupe table is C).
+ * A field finds its column through a per-position cache (the i-th field of a record usually has
+ * the key and kind the i-th field of the record before had), else through a hash map of (key
+ * id, kind). */
 
+/* an unaligned little-endian load in record bytes */
+static inline uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* The pool of output bytearrays. A decode hands its columns out as new bytearrays; fresh memory
+ * costs a page fault per 4 KiB written, which is most of a decode's time when the columns are
+ * large. So the pool keeps a reference to each large column it hands out, and once the caller
+ * has dropped it (the pool's is the only reference left, so nothing can see it or hold a
+ * buffer export of it) a later decode writes into it again: a sidecar drains, snapshots and
+ * drops its batches over and over, and reuses the same memory each time. A free bytearray
+ * that no sizeable decode has wanted for POOL_AGE of them is let go. */
+#define POOL_SIZE 256            /* bytearrays tracked */
+#define POOL_AGE 64              /* sizeable decodes a free bytearray may wait unused */
+#define POOL_MIN (64u << 10)     /* smaller columns are not worth keeping */
+#define POOL_BYTES (256u << 20)  /* most bytes kept in free bytearrays */
 typedef struct {
+    PyObject *ba[POOL_SIZE];
+    uint64_t used[POOL_SIZE]; /* clock when last handed out */
+    uint64_t clock;           /* sizeable decodes so far */
+} bpool;
+
+/* bytes a bytearray can hold without reallocating */
+static inline size_t ba_room(PyObject *ba) {
+    const PyByteArrayObject *o = (const PyByteArrayObject *)ba;
+    return o->ob_alloc > 0 ? (size_t)o->ob_alloc - 1 - (size_t)(o->ob_start - o->ob_bytes) : 0;
+}
+
+/* free: only the pool refers to it */
+static inline int pool_free_slot(const bpool *pl, int i) { return pl->ba[i] != NULL && Py_REFCNT(pl->ba[i]) == 1; }
+
+/* a sizeable decode starts: age the pool, let go of what has been free too long */
+static void pool_tick(bpool *pl) {
+    pl->clock++;
+    for (int i = 0; i < POOL_SIZE; i++)
+        if (pool_free_slot(pl, i) && pl->clock - pl->used[i] > POOL_AGE) Py_CLEAR(pl->ba[i]);
+}
+
+/* a free pooled bytearray with room for need bytes but not much more than hint (a small column
+ * does not tie up a large bytearray): the smallest with room for hint, else the largest; a new
+ * reference, or NULL (no error) if none */
+static PyObject *pool_take(bpool *pl, size_t need, size_t hint) {
+    if (hint < POOL_MIN) return NULL;
+    int best = -1;
+    size_t best_room = 0;
+    for (int i = 0; i < POOL_SIZE; i++) {
+        if (!pool_free_slot(pl, i)) continue;
+        const size_t room = ba_room(pl->ba[i]);
+        if (room < need || room / 2 > hint) continue;
+        if (best < 0 || (room >= hint ? best_room < hint || room < best_room : best_room < hint && room > best_room)) {
+            best = i;
+            best_room = room;
+        }
+    }
+    if (best < 0) return NULL;
+    pl->used[best] = pl->clock;
+    Py_INCREF(pl->ba[best]);
+    return pl->ba[best];
+}
+
+/* keep a reference to a bytearray being handed out; 1 if kept */
+static int pool_keep(bpool *pl, PyObject *ba) {
+    if (ba_room(ba) < POOL_MIN) return 0;
+    int slot = -1;
+    size_t free_bytes = ba_room(ba);
+    for (int i = 0; i < POOL_SIZE; i++) {
+        if (pl->ba[i] == NULL) {
+            if (slot < 0 || pl->ba[slot] != NULL) slot = i;
+        } else if (pool_free_slot(pl, i)) {
+            free_bytes += ba_room(pl->ba[i]);
+            if (slot < 0 || (pl->ba[slot] != NULL && pl->used[i] < pl->used[slot])) slot = i; /* the oldest */
+        }
+    }
+    if (slot < 0 || free_bytes > POOL_BYTES) return 0;
+    Py_INCREF(ba);
+    Py_XSETREF(pl->ba[slot], ba);
+    pl->used[slot] = pl->clock;
+    return 1;
+}
+
+static void pool_clear(bpool *pl) {
+    if (pl == NULL) return;
+    for (int i = 0; i < POOL_SIZE; i++) Py_CLEAR(pl->ba[i]);
+}
+
+/* an output column: a bytearray whose first n bytes are filled (NULL until the first byte) */
+typedef struct {
+    PyObject *ba;
     uint8_t *p;
     size_t n, cap;
-} gbuf;
+    bpool *pool;  /* where to look for a bytearray first (NULL: nowhere) */
+    size_t hint;  /* the bytes it may come to need, for the pick from the pool */
+    int pooled;   /* ba came from the pool (the pool refers to it already) */
+} obuf;
 
-/* growable byte buffers for the decoded columns */
-static int gb_grow(gbuf *b, size_t need) {
-    size_t c = b->cap ? b->cap : 256;
-    while (c < need) c *= 2;
-    uint8_t *np = PyMem_Realloc(b->p, c);
-    if (np == NULL) {
+/* make or grow the bytearray to hold at least need more bytes */
+static int ob_grow(obuf *b, size_t need) {
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->n + need) cap *= 2;
+    if (cap > (size_t)PY_SSIZE_T_MAX) {
         PyErr_NoMemory();
         return -1;
     }
-    b->p = np;
-    b->cap = c;
+    if (b->ba == NULL) {
+        PyObject *ba = b->pool ? pool_take(b->pool, cap, b->hint > cap ? b->hint : cap) : NULL;
+        if (ba != NULL) {
+            b->ba = ba;
+            b->pooled = 1;
+            if (ba_room(ba) > cap) cap = ba_room(ba);
+            if (PyByteArray_Resize(ba, (Py_ssize_t)cap) < 0) return -1;
+        } else if ((b->ba = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)cap)) == NULL) {
+            return -1;
+        }
+    } else if (PyByteArray_Resize(b->ba, (Py_ssize_t)cap) < 0) {
+        return -1;
+    }
+    b->p = (uint8_t *)PyByteArray_AS_STRING(b->ba);
+    b->cap = cap;
     return 0;
 }
 
-static inline int gb_put(gbuf *b, const void *src, size_t n) {
-    if (UNLIKELY(b->n + n > b->cap) && gb_grow(b, b->n + n) < 0) return -1;
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
+/* room for need more bytes */
+static inline int ob_room(obuf *b, size_t need) { return LIKELY(b->n + need <= b->cap) ? 0 : ob_grow(b, need); }
+
+static inline int ob_put32(obuf *b, uint32_t v) {
+    if (ob_room(b, 4) < 0) return -1;
+    put32(b->p + b->n, v);
+    b->n += 4;
     return 0;
 }
 
-static inline int gb_put32(gbuf *b, uint32_t v) { return gb_put(b, &v, 4); }
-
-static void gb_free(gbuf *b) {
-    PyMem_Free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
+/* the filled bytes as a bytearray of their own size (new reference); b is left empty. One the
+ * pool keeps keeps its memory for the next decode (its size is set, its allocation left alone);
+ * another is cut to size. */
+static PyObject *ob_finish(obuf *b) {
+    PyObject *ba = b->ba;
+    const size_t n = b->n;
+    const int keep = ba != NULL && (b->pooled || (b->pool != NULL && pool_keep(b->pool, ba)));
+    *b = (obuf){0};
+    if (ba == NULL) return PyByteArray_FromStringAndSize(NULL, 0);
+    if (keep) { /* PyByteArray_Resize's own way to shrink a little: size, then the NUL */
+        Py_SET_SIZE(ba, (Py_ssize_t)n);
+        ((PyByteArrayObject *)ba)->ob_start[n] = '\0';
+    } else if (PyByteArray_Resize(ba, (Py_ssize_t)n) < 0) {
+        Py_DECREF(ba);
+        return NULL;
+    }
+    return ba;
 }
 
-/* the buffer's bytes as a new bytearray */
-static PyObject *gb_bytearray(const gbuf *b) {
-    return PyByteArray_FromStringAndSize(b->n ? (const char *)b->p : "", (Py_ssize_t)b->n);
+static void ob_free(obuf *b) {
+    Py_XDECREF(b->ba);
+    *b = (obuf){0};
 }
 
 enum { KN_INT, KN_FLOAT, KN_BOOL, KN_NONE, KN_STR, KN_BYTES, KN_OBJ };
@@ -1569,6 +1696,7 @@ enum { KN_INT, KN_FLOAT, KN_BOOL, KN_NONE, KN_STR, KN_BYTES, KN_OBJ };
 static const int8_t kind_to_kn[16] = {-1, KN_INT, KN_FLOAT, KN_BOOL, KN_BOOL, KN_NONE, KN_STR, KN_BYTES,
                                       KN_OBJ, -1, -1, -1, -1, -1, -1, -1};
 
+/* an entry of a str/obj column's dedupe table: raw UTF-8 (in buf) -> code */
 typedef struct {
     uint64_t h;
     const uint8_t *p;
@@ -1580,25 +1708,30 @@ typedef struct {
     PyObject *key;  /* (key_ref, kind_name) */
     int kn;
     uint32_t last1; /* last row + 1, 0: no row yet */
-    gbuf rows, vals, cuts;
+    obuf rows, vals, cuts;
     PyObject *list; /* uniques (str/obj) or values (bytes) */
     sent *tab;      /* str/obj: raw bytes -> code */
     size_t tab_mask, tab_n;
 } column_t;
 
+/* (key id, kind) -> column: a slot of the hash map, and of the per-position cache */
 typedef struct {
     uint64_t key1; /* ((id << 3) | kn) + 1; 0: empty */
     uint32_t col;
 } idslot;
 
+/* one field of the record being decoded, as checked */
 typedef struct {
-    uint8_t t;
+    const uint8_t *kp, *vp; /* inline key text (NULL: key by id); value bytes */
     uint32_t kid, klen, vlen;
-    const uint8_t *kp, *vp;
+    uint8_t t;              /* the type byte */
+    int8_t kn;              /* column kind */
 } dfield;
 
 typedef struct {
     modstate *st;
+    bpool *pool;   /* for the columns' bytearrays (may be NULL) */
+    uint64_t nmax; /* most records buf can hold: what a column may come to hold */
     column_t *cols;
     size_t ncols, capcols;
     idslot *ids;
@@ -1606,8 +1739,8 @@ typedef struct {
     PyObject *inline_cols; /* (text, kind_name) -> column index, for inline keys */
 } colset;
 
-/* a fast 64-bit hash of raw bytes (str dictionaries and the id -> column map) */
-static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+/* a fast 64-bit hash of raw bytes (str dictionaries) */
+static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
     while (n >= 8) {
         uint64_t w;
@@ -1622,6 +1755,12 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
     h ^= h >> 32;
     return h;
+}
+
+/* the hash of a (key id, kind) word */
+static inline size_t hash_key1(uint64_t key1) {
+    uint64_t h = key1 * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 29));
 }
 
 /* reader._append's `columns[ck] = (bytearray(), values, [])` */
@@ -1647,6 +1786,10 @@ static int new_column(colset *cs, PyObject *keyref, int kn, uint32_t *out) {
     }
     column_t *c = &cs->cols[cs->ncols];
     memset(c, 0, sizeof *c);
+    static const uint8_t width[] = {[KN_INT] = 8, [KN_FLOAT] = 8, [KN_BOOL] = 1, [KN_STR] = 4, [KN_OBJ] = 4};
+    c->rows.pool = c->vals.pool = cs->pool;
+    c->rows.hint = 4 * cs->nmax;
+    c->vals.hint = width[kn] * cs->nmax;
     c->key = key;
     c->kn = kn;
     c->list = list;
@@ -1665,7 +1808,7 @@ static int ids_grow(colset *cs) {
     if (cs->ids != NULL) {
         for (size_t i = 0; i <= cs->ids_mask; i++) {
             if (!cs->ids[i].key1) continue;
-            size_t j = (size_t)(hash_bytes((const uint8_t *)&cs->ids[i].key1, 8) & (cap - 1));
+            size_t j = hash_key1(cs->ids[i].key1) & (cap - 1);
             while (t[j].key1) j = (j + 1) & (cap - 1);
             t[j] = cs->ids[i];
         }
@@ -1676,11 +1819,10 @@ static int ids_grow(colset *cs) {
     return 0;
 }
 
-/* the column of (key id, kind) */
-static int id_column(colset *cs, uint32_t kid, int kn, uint32_t *out) {
-    uint64_t key1 = (((uint64_t)kid << 3) | (uint64_t)kn) + 1;
+/* the column of (key id, kind), found in the map or made */
+static int id_column(colset *cs, uint64_t key1, uint32_t kid, int kn, uint32_t *out) {
     if (cs->ids == NULL && ids_grow(cs) < 0) return -1;
-    size_t j = (size_t)(hash_bytes((const uint8_t *)&key1, 8) & cs->ids_mask);
+    size_t j = hash_key1(key1) & cs->ids_mask;
     while (cs->ids[j].key1) {
         if (cs->ids[j].key1 == key1) {
             *out = cs->ids[j].col;
@@ -1724,7 +1866,27 @@ done:
     return rc;
 }
 
-/* the dictionary code of a str/obj value (a new unique is decoded once) */
+/* double a str/obj column's dedupe table */
+static int str_tab_grow(column_t *c) {
+    size_t cap = (c->tab_mask + 1) * 2;
+    sent *t = PyMem_Calloc(cap, sizeof(sent));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i <= c->tab_mask; i++) {
+        if (!c->tab[i].code1) continue;
+        size_t k = (size_t)(c->tab[i].h & (cap - 1));
+        while (t[k].code1) k = (k + 1) & (cap - 1);
+        t[k] = c->tab[i];
+    }
+    PyMem_Free(c->tab);
+    c->tab = t;
+    c->tab_mask = cap - 1;
+    return 0;
+}
+
+/* the dictionary code of a str/obj value (a new distinct value is decoded once) */
 static int str_code(column_t *c, const uint8_t *p, uint32_t n, uint32_t *code) {
     if (c->tab == NULL) {
         if ((c->tab = PyMem_Calloc(16, sizeof(sent))) == NULL) {
@@ -1751,56 +1913,40 @@ static int str_code(column_t *c, const uint8_t *p, uint32_t n, uint32_t *code) {
     if (rc < 0) return -1;
     c->tab[j] = (sent){h, p, n, nc + 1};
     *code = nc;
-    if (++c->tab_n * 2 > c->tab_mask + 1) { /* grow */
-        size_t cap = (c->tab_mask + 1) * 2;
-        sent *t = PyMem_Calloc(cap, sizeof(sent));
-        if (t == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (size_t i = 0; i <= c->tab_mask; i++) {
-            if (!c->tab[i].code1) continue;
-            size_t k = (size_t)(c->tab[i].h & (cap - 1));
-            while (t[k].code1) k = (k + 1) & (cap - 1);
-            t[k] = c->tab[i];
-        }
-        PyMem_Free(c->tab);
-        c->tab = t;
-        c->tab_mask = cap - 1;
-    }
+    if (++c->tab_n * 2 > c->tab_mask + 1) return str_tab_grow(c);
     return 0;
 }
 
-/* reader._append(...): one value into its column; a second value of the same key and kind in the
- * same row replaces the first. */
-static int column_append(column_t *c, uint32_t row, const dfield *d) {
-    int replace = c->last1 == row + 1;
-    if (replace) {
-        if (c->cuts.n >= 4 && get32(c->cuts.p + c->cuts.n - 4) == row) c->cuts.n -= 4;
-    } else {
-        if (gb_put32(&c->rows, row) < 0) return -1;
-        c->last1 = row + 1;
-    }
-    if ((d->t & T_CUT) && gb_put32(&c->cuts, row) < 0) return -1;
+/* the value of d into the last slot of c (replace) or a new one */
+static int column_value_put(column_t *c, const dfield *d, int replace) {
     switch (c->kn) {
     case KN_INT:
     case KN_FLOAT:
-        if (replace) memcpy(c->vals.p + c->vals.n - 8, d->vp, 8);
-        else if (gb_put(&c->vals, d->vp, 8) < 0) return -1;
-        break;
+        if (replace) {
+            memcpy(c->vals.p + c->vals.n - 8, d->vp, 8);
+        } else {
+            if (ob_room(&c->vals, 8) < 0) return -1;
+            memcpy(c->vals.p + c->vals.n, d->vp, 8);
+            c->vals.n += 8;
+        }
+        return 0;
     case KN_BOOL: {
         uint8_t v = (d->t & KIND_MASK) == K_TRUE;
-        if (replace) c->vals.p[c->vals.n - 1] = v;
-        else if (gb_put(&c->vals, &v, 1) < 0) return -1;
-        break;
+        if (replace) {
+            c->vals.p[c->vals.n - 1] = v;
+        } else {
+            if (ob_room(&c->vals, 1) < 0) return -1;
+            c->vals.p[c->vals.n++] = v;
+        }
+        return 0;
     }
     case KN_STR:
     case KN_OBJ: {
         uint32_t code;
         if (str_code(c, d->vp, d->vlen, &code) < 0) return -1;
-        if (replace) memcpy(c->vals.p + c->vals.n - 4, &code, 4);
-        else if (gb_put32(&c->vals, code) < 0) return -1;
-        break;
+        if (replace) put32(c->vals.p + c->vals.n - 4, code);
+        else if (ob_put32(&c->vals, code) < 0) return -1;
+        return 0;
     }
     case KN_BYTES: {
         PyObject *b = PyBytes_FromStringAndSize((const char *)d->vp, d->vlen);
@@ -1811,13 +1957,32 @@ static int column_append(column_t *c, uint32_t row, const dfield *d) {
         return rc;
     }
     default: /* none */
-        break;
+        return 0;
     }
-    return 0;
+}
+
+/* reader._append(...): one value into its column; a second value of the same key and kind in the
+ * same row replaces the first. */
+static inline int column_append(column_t *c, uint32_t row, const dfield *d) {
+    const int replace = c->last1 == row + 1;
+    if (UNLIKELY(replace)) {
+        if (c->cuts.n >= 4 && get32(c->cuts.p + c->cuts.n - 4) == row) c->cuts.n -= 4;
+    } else {
+        if (ob_put32(&c->rows, row) < 0) return -1;
+        c->last1 = row + 1;
+    }
+    if (UNLIKELY(d->t & T_CUT) && ob_put32(&c->cuts, row) < 0) return -1;
+    if (LIKELY(!replace) && c->kn <= KN_FLOAT) { /* int, float: the common case, inline */
+        if (ob_room(&c->vals, 8) < 0) return -1;
+        memcpy(c->vals.p + c->vals.n, d->vp, 8);
+        c->vals.n += 8;
+        return 0;
+    }
+    return column_value_put(c, d, replace);
 }
 
 /* a list of ints from a buffer of u32 */
-static PyObject *u32_list(const gbuf *b) {
+static PyObject *u32_list(const obuf *b) {
     Py_ssize_t n = (Py_ssize_t)(b->n / 4);
     PyObject *l = PyList_New(n);
     if (l == NULL) return NULL;
@@ -1832,10 +1997,10 @@ static PyObject *u32_list(const gbuf *b) {
     return l;
 }
 
-/* (rows, values, cut_rows) of one column, as py_decode returns it */
-static PyObject *column_value(column_t *c) {
+/* (rows, values, cut_rows) of one column, as py_decode returns it; the buffers are handed over */
+static PyObject *column_result(column_t *c) {
     PyObject *rows = NULL, *vals = NULL, *cuts = NULL;
-    if ((rows = gb_bytearray(&c->rows)) == NULL || (cuts = u32_list(&c->cuts)) == NULL) goto fail;
+    if ((cuts = u32_list(&c->cuts)) == NULL || (rows = ob_finish(&c->rows)) == NULL) goto fail;
     switch (c->kn) {
     case KN_NONE:
         Py_INCREF(Py_None);
@@ -1847,14 +2012,14 @@ static PyObject *column_value(column_t *c) {
         break;
     case KN_STR:
     case KN_OBJ: {
-        PyObject *codes = gb_bytearray(&c->vals);
+        PyObject *codes = ob_finish(&c->vals);
         if (codes == NULL) goto fail;
         vals = PyTuple_Pack(2, codes, c->list);
         Py_DECREF(codes);
         break;
     }
     default:
-        vals = gb_bytearray(&c->vals);
+        vals = ob_finish(&c->vals);
         break;
     }
     if (vals == NULL) goto fail;
@@ -1878,6 +2043,201 @@ static int set_item_steal(PyObject *d, const char *k, PyObject *v) {
     return rc;
 }
 
+/* A record template: the layout of a record whose fields are all keyed by id and are int, float,
+ * bool, none, or str/obj values of a given length, with no inline message, no cut value and no
+ * key twice, as the records of one log call site mostly are. A record of the same length whose
+ * structural bytes (flags, nfields, each field's type byte, key id and str length: everything
+ * from byte 37 to the end of the last field but the level and the values) equal the template's
+ * passes every check the template's record passed, so it is appended without being parsed
+ * again: a run of such records is copied into the columns in one tight loop. */
+#define TPL_SLOTS 32          /* two-way: by length, message and the first structural bytes */
+#define TPL_FIELDS 16         /* records with more fields take the general path */
+#define TPL_WORDS 32          /* most 8-byte words compared (those with structural bytes) */
+#define TPL_FIRST 36          /* the level byte: the first word starts there (the level is masked out) */
+#define TPL_REGION 1024       /* records whose fields end later take the general path */
+#define TPL_PREFETCH 1024     /* how far ahead of the record being copied to prefetch */
+enum { TV_NONE, TV_BOOL, TV_COPY8, TV_STR };
+typedef struct {
+    uint32_t length; /* the record length it matches; 0: empty slot */
+    uint32_t nf, nwords;
+    uint16_t woff[TPL_WORDS]; /* record offset of each compared word */
+    uint64_t mask[TPL_WORDS], want[TPL_WORDS];
+    uint16_t voff[TPL_FIELDS]; /* record offset of each field's value (a str's bytes) */
+    uint8_t vkind[TPL_FIELDS]; /* TV_* */
+    uint8_t bval[TPL_FIELDS];  /* bool: the value */
+    uint32_t vlen[TPL_FIELDS]; /* str: its bytes */
+    uint32_t col[TPL_FIELDS];
+} tpl_t;
+
+/* bytes one row of a template field takes in its column's values */
+static const uint8_t tv_width[] = {[TV_NONE] = 0, [TV_BOOL] = 1, [TV_COPY8] = 8, [TV_STR] = 4};
+
+/* the pair of slots of a record: its length, message id and first structural bytes */
+static inline size_t tpl_slot(const uint8_t *rec, uint32_t length) {
+    uint64_t w = length >= REC_HEADER + 8 ? get64(rec + TPL_FIRST) : (uint64_t)get32(rec + TPL_FIRST);
+    uint64_t h = ((w >> 8) ^ ((uint64_t)length << 40) ^ ((uint64_t)get32(rec + 32) << 20)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 58) & (TPL_SLOTS - 2);
+}
+
+/* does the record at rec (of the template's length) have the template's layout? */
+static inline int tpl_match(const tpl_t *t, const uint8_t *rec) {
+    uint64_t diff = 0;
+    for (uint32_t k = 0; k < t->nwords; k++) diff |= (get64(rec + t->woff[k]) & t->mask[k]) ^ t->want[k];
+    return diff == 0;
+}
+
+/* the template of the pair at tpls + slot that rec matches, or NULL */
+static inline tpl_t *tpl_find(tpl_t *pair, const uint8_t *rec, uint32_t length) {
+    if (pair[0].length == length && tpl_match(&pair[0], rec)) return &pair[0];
+    if (pair[1].length == length && tpl_match(&pair[1], rec)) return &pair[1];
+    return NULL;
+}
+
+/* make the template of a record just appended (fields checked, cols their columns), if it can
+ * have one, in the empty or the older slot of its pair (*age: which one that is) */
+static void tpl_build(tpl_t *pair, uint8_t *age, const uint8_t *rec, uint32_t length, const dfield *fields,
+                      uint32_t nf, const uint32_t *cols) {
+    const uint8_t flags = rec[37];
+    if (nf > TPL_FIELDS || (flags & (RF_MSG_INLINE | RF_FIELDS_CUT))) return;
+    uint8_t structural[TPL_REGION + 8] = {0};
+    uint64_t p = REC_HEADER;
+    tpl_t t = {0};
+    for (uint32_t i = 0; i < nf; i++) {
+        const dfield *d = &fields[i];
+        if (d->kp != NULL || (d->t & T_CUT) || d->kn == KN_BYTES) return;
+        for (uint32_t j = 0; j < i; j++)
+            if (cols[j] == cols[i]) return; /* a key twice: the second replaces the first */
+        const int str = d->kn == KN_STR || d->kn == KN_OBJ;
+        const uint64_t head = str ? 9 : 5; /* type, key id (and the str's length) */
+        if (p + head > TPL_REGION) return;
+        memset(structural + p, 1, head);
+        p += head;
+        t.voff[i] = (uint16_t)p;
+        t.col[i] = cols[i];
+        switch (d->t & KIND_MASK) {
+        case K_INT:
+        case K_FLOAT:
+            t.vkind[i] = TV_COPY8;
+            p += 8;
+            break;
+        case K_TRUE:
+        case K_FALSE:
+            t.vkind[i] = TV_BOOL;
+            t.bval[i] = (d->t & KIND_MASK) == K_TRUE;
+            break;
+        case K_NONE:
+            t.vkind[i] = TV_NONE;
+            break;
+        default: /* str, obj */
+            t.vkind[i] = TV_STR;
+            t.vlen[i] = d->vlen;
+            p += d->vlen;
+            break;
+        }
+        if (p > TPL_REGION) return;
+    }
+    memset(structural + 37, 1, 3); /* flags, nfields */
+    const uint32_t region_end = (uint32_t)p; /* <= length: the record passed its checks */
+    for (uint32_t o = TPL_FIRST; o < region_end; o += 8) {
+        const uint32_t w = o + 8 <= region_end ? o : region_end - 8; /* none past the fields */
+        uint64_t m = 0;
+        for (uint32_t b = 0; b < 8; b++)
+            if (structural[w + b]) m |= (uint64_t)0xFF << (8 * b);
+        if (!m) continue; /* all value bytes (a long str) */
+        if (t.nwords == TPL_WORDS) return;
+        t.woff[t.nwords] = (uint16_t)w;
+        t.mask[t.nwords] = m;
+        t.want[t.nwords++] = get64(rec + w) & m;
+    }
+    t.nf = nf;
+    t.length = length;
+    const int into = pair[0].length == 0 ? 0 : pair[1].length == 0 ? 1 : *age;
+    pair[into] = t;
+    *age = (uint8_t)!into;
+}
+
+/* the per-record columns of a decode, in result order */
+enum { FX_SEQ, FX_TS, FX_TID, FX_LOGGER, FX_MESSAGE, FX_LEVEL, FX_N };
+static const char *const fx_names[FX_N] = {"seq", "ts", "tid", "logger", "message", "level"};
+static const uint8_t fx_width[FX_N] = {8, 8, 4, 4, 4, 1};
+
+/* Append the run of records from buf + *off that match template t (the first one does), up to the
+ * end of buf or the first record that does not; the per-record columns have room for every
+ * record that fits in buf. Moves *off and *n past them; 0, or -1 with an exception set. */
+static int tpl_run(const tpl_t *t, column_t *cols, obuf *fx, const uint8_t *buf, uint64_t size, uint64_t start,
+                   uint64_t *off_io, uint64_t *n_io) {
+    const uint32_t length = t->length, nf = t->nf;
+    uint64_t off = *off_io, n = *n_io;
+    /* room in every column of the template for the rest of buf, or at least for as many rows
+     * again as it has (so that a long run grows the columns geometrically) */
+    uint64_t kmax = (size - off) / length;
+    uint8_t *rp[TPL_FIELDS], *vp[TPL_FIELDS];
+    for (uint32_t i = 0; i < nf; i++) {
+        column_t *c = &cols[t->col[i]];
+        const uint64_t w = tv_width[t->vkind[i]], have = c->rows.n / 4;
+        const uint64_t want = kmax < have + 1024 ? kmax : have + 1024;
+        if (ob_room(&c->rows, 4 * want) < 0 || (w && ob_room(&c->vals, w * want) < 0)) return -1;
+        uint64_t room = (c->rows.cap - c->rows.n) / 4;
+        if (w && (c->vals.cap - c->vals.n) / w < room) room = (c->vals.cap - c->vals.n) / w;
+        if (room < kmax) kmax = room;
+        rp[i] = c->rows.p + c->rows.n;
+        vp[i] = c->vals.p + c->vals.n;
+    }
+    uint8_t *const seq = fx[FX_SEQ].p, *const ts = fx[FX_TS].p, *const tid = fx[FX_TID].p;
+    uint8_t *const lgr = fx[FX_LOGGER].p, *const msg = fx[FX_MESSAGE].p, *const lvl = fx[FX_LEVEL].p;
+    uint64_t k = 0;
+    int rc = 0;
+    for (;;) {
+        const uint8_t *rec = buf + off;
+        if (off + TPL_PREFETCH < size) __builtin_prefetch(rec + TPL_PREFETCH); /* the ring is read once */
+        memcpy(seq + 8 * n, rec + 8, 8);
+        memcpy(ts + 8 * n, rec + 16, 8);
+        memcpy(tid + 4 * n, rec + 24, 4);
+        memcpy(lgr + 4 * n, rec + 28, 4);
+        memcpy(msg + 4 * n, rec + 32, 4);
+        lvl[n] = rec[36];
+        const uint32_t row = (uint32_t)n;
+        for (uint32_t i = 0; i < nf; i++) {
+            put32(rp[i] + 4 * k, row);
+            switch (t->vkind[i]) {
+            case TV_COPY8:
+                memcpy(vp[i] + 8 * k, rec + t->voff[i], 8);
+                break;
+            case TV_BOOL:
+                vp[i][k] = t->bval[i];
+                break;
+            case TV_STR: {
+                uint32_t code;
+                if (str_code(&cols[t->col[i]], rec + t->voff[i], t->vlen[i], &code) < 0) {
+                    rc = -1;
+                    goto out;
+                }
+                put32(vp[i] + 4 * k, code);
+                break;
+            }
+            default:
+                break;
+            }
+        }
+        k++;
+        n++;
+        off += length;
+        if (k == kmax || off + length > size) break;
+        rec = buf + off;
+        if (get32(rec) != length || get32(rec + 4) != marker(start + off) || !tpl_match(t, rec)) break;
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        column_t *c = &cols[t->col[i]];
+        c->rows.n += 4 * k;
+        c->vals.n += tv_width[t->vkind[i]] * k;
+        c->last1 = (uint32_t)n; /* the last row + 1 */
+    }
+out:
+    *off_io = off;
+    *n_io = n;
+    return rc;
+}
+
 /* decode(buf, start_pos) -> dict: the C twin of engine.reader.py_decode (same checks in the same
  * order, same error texts). */
 static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -1892,22 +2252,44 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
     }
     const uint8_t *buf = view.buf;
     const uint64_t size = (uint64_t)view.len;
-    gbuf seq = {0}, ts = {0}, tid = {0}, lgr = {0}, msg = {0}, lvl = {0};
+    const uint64_t nmax = size / REC_HEADER; /* no more records than this fit in buf */
+    obuf fx[FX_N] = {{0}};
     dfield *fields = NULL;
+    idslot *fcache = NULL; /* per field position: the (key id, kind) and column seen last */
     size_t fields_cap = 0;
-    colset cs = {.st = st};
+    tpl_t *tpls = NULL;
+    uint8_t tpl_age[TPL_SLOTS / 2] = {0}; /* per pair: the slot to replace next */
+    uint32_t tcols[TPL_FIELDS];
+    bpool *pool = st->decode_pool;
+    if (pool == NULL) pool = st->decode_pool = PyMem_Calloc(1, sizeof(bpool)); /* NULL: no pool, no error */
+    if (pool != NULL && size >= POOL_MIN) pool_tick(pool);
+    colset cs = {.st = st, .pool = pool, .nmax = nmax};
     PyObject *inl = PyList_New(0), *fcut = PyList_New(0), *result = NULL, *error = NULL;
     char ebuf[512], wbuf[300];
     uint64_t off = 0, n = 0;
     if (inl == NULL || fcut == NULL) goto done;
+    if (nmax) {
+        for (int k = 0; k < FX_N; k++) {
+            fx[k].pool = pool;
+            fx[k].hint = nmax * fx_width[k];
+            if (ob_grow(&fx[k], nmax * fx_width[k]) < 0) goto done;
+        }
+    }
+    if ((tpls = PyMem_Calloc(TPL_SLOTS, sizeof(tpl_t))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     while (off + 8 <= size) {
         const uint64_t pos = start + off;
         const uint8_t *rec = buf + off;
+        if (off + TPL_PREFETCH < size) __builtin_prefetch(rec + TPL_PREFETCH);
         const uint32_t length = get32(rec), commit = get32(rec + 4);
-        if (commit == pad_marker(pos) && length >= 8 && length % 8 == 0) {
-            if (off + length > size) break;
-            off += length;
-            continue;
+        if (UNLIKELY(commit != marker(pos))) {
+            if (commit == pad_marker(pos) && length >= 8 && length % 8 == 0) {
+                if (off + length > size) break;
+                off += length;
+                continue;
+            }
         }
         if (commit != marker(pos) || length < REC_HEADER || length % 8) {
             snprintf(ebuf, sizeof ebuf, "bad record at ring position %llu (length %u, commit 0x%08x)",
@@ -1917,6 +2299,12 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
             break;
         }
         if (off + length > size) break;
+        const size_t tslot = tpl_slot(rec, length);
+        const tpl_t *tpl = tpl_find(&tpls[tslot], rec, length);
+        if (LIKELY(tpl != NULL)) {
+            if (tpl_run(tpl, cs.cols, fx, buf, size, start, &off, &n) < 0) goto done;
+            continue;
+        }
         const uint64_t end = off + length;
         const uint8_t flags = rec[37];
         const uint32_t nf = get16(rec + 38);
@@ -1924,7 +2312,6 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
         const char *why = NULL;
         const uint8_t *mp = NULL;
         uint32_t mlen = 0;
-        wbuf[0] = 0;
 #define STRUCT_ERR(OFFSET, SIZE)                                                                        \
     do {                                                                                                \
         snprintf(wbuf, sizeof wbuf,                                                                     \
@@ -1934,7 +2321,7 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
                  (unsigned long long)size);                                                             \
         goto bad;                                                                                       \
     } while (0)
-        if (flags & RF_MSG_INLINE) {
+        if (UNLIKELY(flags & RF_MSG_INLINE)) {
             if (p + 4 > size) STRUCT_ERR(p, 4);
             mlen = get32(buf + p);
             if (p + 4 + mlen > end) {
@@ -1944,7 +2331,7 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
             mp = buf + p + 4;
             p += 4 + (uint64_t)mlen;
         }
-        if (nf > fields_cap) {
+        if (UNLIKELY(nf > fields_cap)) {
             size_t c = fields_cap ? fields_cap : 64;
             while (c < nf) c *= 2;
             dfield *nfp = PyMem_Realloc(fields, c * sizeof(dfield));
@@ -1953,6 +2340,13 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
                 goto done;
             }
             fields = nfp;
+            idslot *ncp = PyMem_Realloc(fcache, c * sizeof(idslot));
+            if (ncp == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            memset(ncp + fields_cap, 0, (c - fields_cap) * sizeof(idslot));
+            fcache = ncp;
             fields_cap = c;
         }
         for (uint32_t i = 0; i < nf; i++) {
@@ -1963,7 +2357,7 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
             }
             const uint8_t t = buf[p];
             d->t = t;
-            if (t & T_KEY_INLINE) {
+            if (UNLIKELY(t & T_KEY_INLINE)) {
                 if (p + 3 > size) STRUCT_ERR(p + 1, 2);
                 d->klen = get16(buf + p + 1);
                 d->kp = buf + p + 3;
@@ -1975,6 +2369,7 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
                 p += 5;
             }
             const int kind = t & KIND_MASK;
+            d->kn = kind_to_kn[kind];
             switch (kind) {
             case K_INT:
             case K_FLOAT:
@@ -2009,10 +2404,14 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
 #undef STRUCT_ERR
         {
             const uint32_t row = (uint32_t)n;
-            if (gb_put(&seq, rec + 8, 8) < 0 || gb_put(&ts, rec + 16, 8) < 0 || gb_put(&tid, rec + 24, 4) < 0 ||
-                gb_put(&lgr, rec + 28, 4) < 0 || gb_put(&msg, rec + 32, 4) < 0 || gb_put(&lvl, rec + 36, 1) < 0)
-                goto done;
-            if (flags & RF_MSG_INLINE) {
+            assert(n < nmax);
+            memcpy(fx[FX_SEQ].p + 8 * n, rec + 8, 8);
+            memcpy(fx[FX_TS].p + 8 * n, rec + 16, 8);
+            memcpy(fx[FX_TID].p + 4 * n, rec + 24, 4);
+            memcpy(fx[FX_LOGGER].p + 4 * n, rec + 28, 4);
+            memcpy(fx[FX_MESSAGE].p + 4 * n, rec + 32, 4);
+            fx[FX_LEVEL].p[n] = rec[36];
+            if (UNLIKELY(flags & RF_MSG_INLINE)) {
                 PyObject *text = PyUnicode_DecodeUTF8((const char *)mp, mlen, "replace");
                 if (text == NULL) goto done;
                 PyObject *item = Py_BuildValue("(kNO)", (unsigned long)row, text,
@@ -2023,7 +2422,7 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
                 }
                 Py_DECREF(item);
             }
-            if (flags & RF_FIELDS_CUT) {
+            if (UNLIKELY(flags & RF_FIELDS_CUT)) {
                 PyObject *v = PyLong_FromUnsignedLong(row);
                 if (v == NULL || PyList_Append(fcut, v) < 0) {
                     Py_XDECREF(v);
@@ -2033,15 +2432,22 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
             }
             for (uint32_t i = 0; i < nf; i++) {
                 const dfield *d = &fields[i];
-                const int kn = kind_to_kn[d->t & KIND_MASK];
                 uint32_t ci;
-                if (d->t & T_KEY_INLINE) {
-                    if (text_column(&cs, d->kp, d->klen, kn, &ci) < 0) goto done;
-                } else if (id_column(&cs, d->kid, kn, &ci) < 0) {
-                    goto done;
+                if (UNLIKELY(d->kp != NULL)) {
+                    if (text_column(&cs, d->kp, d->klen, d->kn, &ci) < 0) goto done;
+                } else {
+                    const uint64_t key1 = (((uint64_t)d->kid << 3) | (uint64_t)d->kn) + 1;
+                    if (LIKELY(fcache[i].key1 == key1)) {
+                        ci = fcache[i].col;
+                    } else {
+                        if (id_column(&cs, key1, d->kid, d->kn, &ci) < 0) goto done;
+                        fcache[i] = (idslot){key1, ci};
+                    }
                 }
                 if (column_append(&cs.cols[ci], row, d) < 0) goto done;
+                if (i < TPL_FIELDS) tcols[i] = ci;
             }
+            tpl_build(&tpls[tslot], &tpl_age[tslot / 2], rec, length, fields, nf, tcols);
             n++;
             off = end;
             continue;
@@ -2054,10 +2460,11 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
         break;
     }
     {
+        for (int k = 0; k < FX_N; k++) fx[k].n = (size_t)n * fx_width[k];
         PyObject *cols = PyDict_New();
         if (cols == NULL) goto done;
         for (size_t i = 0; i < cs.ncols; i++) {
-            PyObject *v = column_value(&cs.cols[i]);
+            PyObject *v = column_result(&cs.cols[i]);
             if (v == NULL || PyDict_SetItem(cols, cs.cols[i].key, v) < 0) {
                 Py_XDECREF(v);
                 Py_DECREF(cols);
@@ -2066,20 +2473,14 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
             Py_DECREF(v);
         }
         PyObject *r = PyDict_New();
-        if (r == NULL) {
+        int bad = r == NULL || set_item_steal(r, "n", PyLong_FromUnsignedLongLong(n)) < 0 ||
+                  set_item_steal(r, "end", PyLong_FromUnsignedLongLong(start + off)) < 0 ||
+                  PyDict_SetItemString(r, "error", error ? error : Py_None) < 0;
+        for (int k = 0; k < FX_N && !bad; k++) bad = set_item_steal(r, fx_names[k], ob_finish(&fx[k])) < 0;
+        if (bad || PyDict_SetItemString(r, "inline", inl) < 0 || PyDict_SetItemString(r, "fields_cut", fcut) < 0 ||
+            PyDict_SetItemString(r, "columns", cols) < 0) {
             Py_DECREF(cols);
-            goto done;
-        }
-        if (set_item_steal(r, "n", PyLong_FromUnsignedLongLong(n)) < 0 ||
-            set_item_steal(r, "end", PyLong_FromUnsignedLongLong(start + off)) < 0 ||
-            PyDict_SetItemString(r, "error", error ? error : Py_None) < 0 ||
-            set_item_steal(r, "seq", gb_bytearray(&seq)) < 0 || set_item_steal(r, "ts", gb_bytearray(&ts)) < 0 ||
-            set_item_steal(r, "tid", gb_bytearray(&tid)) < 0 || set_item_steal(r, "logger", gb_bytearray(&lgr)) < 0 ||
-            set_item_steal(r, "message", gb_bytearray(&msg)) < 0 ||
-            set_item_steal(r, "level", gb_bytearray(&lvl)) < 0 || PyDict_SetItemString(r, "inline", inl) < 0 ||
-            PyDict_SetItemString(r, "fields_cut", fcut) < 0 || PyDict_SetItemString(r, "columns", cols) < 0) {
-            Py_DECREF(cols);
-            Py_DECREF(r);
+            Py_XDECREF(r);
             goto done;
         }
         Py_DECREF(cols);
@@ -2087,20 +2488,17 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
     }
 done:
     PyBuffer_Release(&view);
-    gb_free(&seq);
-    gb_free(&ts);
-    gb_free(&tid);
-    gb_free(&lgr);
-    gb_free(&msg);
-    gb_free(&lvl);
+    for (int k = 0; k < FX_N; k++) ob_free(&fx[k]);
     PyMem_Free(fields);
+    PyMem_Free(fcache);
+    PyMem_Free(tpls);
     for (size_t i = 0; i < cs.ncols; i++) {
         column_t *c = &cs.cols[i];
         Py_XDECREF(c->key);
         Py_XDECREF(c->list);
-        gb_free(&c->rows);
-        gb_free(&c->vals);
-        gb_free(&c->cuts);
+        ob_free(&c->rows);
+        ob_free(&c->vals);
+        ob_free(&c->cuts);
         PyMem_Free(c->tab);
     }
     PyMem_Free(cs.cols);
@@ -2154,10 +2552,18 @@ static int module_clear(PyObject *m) {
     Py_CLEAR(st->str_index);
     Py_CLEAR(st->str_release);
     for (int i = 0; i < 7; i++) Py_CLEAR(st->kind_names[i]);
+    pool_clear(st->decode_pool);
     return 0;
 }
 
-static void module_free(void *m) { module_clear((PyObject *)m); }
+static void module_free(void *m) {
+    module_clear((PyObject *)m);
+    modstate *st = (modstate *)PyModule_GetState((PyObject *)m);
+    if (st != NULL) {
+        PyMem_Free(st->decode_pool);
+        st->decode_pool = NULL;
+    }
+}
 
 /* import engine._ring (PEP 489 exec slot): the types, constants and the unmapped ring */
 static int module_exec(PyObject *m) {

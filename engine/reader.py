@@ -5,7 +5,9 @@ Invariants:
   read seq, drained and lost counts, sidecar pid and heartbeat), and only through ``commit()``.
 - A record is returned only if it was committed (below ``write_pos``, or, for a dead producer,
   the one record it committed but had not yet published) and was not overwritten while it was
-  being copied (``tail_pos`` read after the copy is at or below its start).
+  being read (``tail_pos`` loaded after the copy is at or below its start). The consuming reader
+  of a drop-mode ring decodes in place, without a copy (the producer never writes at or after
+  the read position there), and checks ``tail_pos`` after decoding all the same.
 - A torn, corrupt or overwritten record is skipped and counted, never returned, never raised.
 - Records are returned in ring order; ``seq`` gaps are records lost to overwrite, and counted.
 """
@@ -15,9 +17,10 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from . import ring as R
 
@@ -88,7 +91,8 @@ def py_decode(buf: Any, start_pos: int) -> dict[str, Any]:
                 (mlen,) = _U32.unpack_from(mv, p)
                 if p + 4 + mlen > end:
                     raise ValueError("message runs past its record")
-                inline_msg = (bytes(mv[p + 4 : p + 4 + mlen]).decode("utf-8", "replace"), bool(r_flags & R.RF_MSG_CUT))
+                text = bytes(mv[p + 4 : p + 4 + mlen]).decode("utf-8", "replace")
+                inline_msg = (text, bool(r_flags & R.RF_MSG_CUT))
                 p += 4 + mlen
             row_fields: list[tuple[Any, str, int, Any]] = []
             for _ in range(r_nf):
@@ -335,7 +339,8 @@ def list_rings(shm_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """Ring files in a shared-memory directory, oldest first. A missing directory -> []."""
     directory = Path(shm_dir) if shm_dir is not None else R.default_shm_dir()
     try:
-        names = [e for e in os.scandir(directory) if R.is_ring_filename(e.name) and e.is_file(follow_symlinks=False)]
+        names = [e for e in os.scandir(directory)
+                 if R.is_ring_filename(e.name) and e.is_file(follow_symlinks=False)]
     except OSError:
         return []
     names.sort(key=lambda e: (e.stat(follow_symlinks=False).st_mtime_ns, e.name))
@@ -377,7 +382,7 @@ class Batch:
             key = self.key_name(key_ref)
             rows = struct.unpack(f"<{len(rows_b) // 4}I", rows_b)
             vals = _column_values(kname, values, len(rows))
-            for row, val in zip(rows, vals):
+            for row, val in zip(rows, vals, strict=True):
                 per_row[row][key] = val
             for row in cuts:
                 cut_rows[row].add(key)
@@ -464,6 +469,10 @@ class RingReader:
             pos = struct.unpack_from("<Q", mm, R.H_TAIL_POS)[0]
             seq = -1  # learned from the first record
         self._cur = _Cursor(pos=pos, seq=seq)
+        self._buf = bytearray()  # reused by _copy
+        # drop mode: the producer never writes at or after the read position, which only this
+        # (consuming) reader moves, so its records can be decoded where they lie
+        self._in_place = consume and not struct.unpack_from("<I", mm, R.H_FLAGS)[0] & R.FLAG_OVERWRITE
 
     # -- context manager --
     def close(self) -> None:
@@ -493,16 +502,57 @@ class RingReader:
         assert self._mm is not None
         return struct.unpack_from("<Q", self._mm, off)[0]
 
-    def _copy(self, start: int, end: int) -> bytes:
-        """Bytes of ring positions [start, end) as one linear buffer (handles the wrap)."""
+    def _copy(self, start: int, end: int) -> memoryview:
+        """Bytes of ring positions [start, end) as one linear buffer (handles the wrap).
+
+        The bytes land in a buffer the reader keeps and reuses (fresh memory for every batch
+        costs a page fault per 4 KiB), so the view is valid only until the next call; release it
+        when done.
+        """
         mm, geo = self._mm, self.geo
         assert mm is not None
         a = geo.data_off + (start & geo.mask)
         n = end - start
         first = min(n, geo.capacity - (start & geo.mask))
-        if first == n:
-            return mm[a : a + n]
-        return mm[a : a + first] + mm[geo.data_off : geo.data_off + n - first]
+        if len(self._buf) < n:
+            self._buf = bytearray(max(n, min(2 * len(self._buf), self.max_batch_bytes)))
+        with memoryview(mm) as src:
+            out = memoryview(self._buf)
+            out[:first] = src[a : a + first]
+            if first < n:
+                out[first:n] = src[geo.data_off : geo.data_off + n - first]
+        return out[:n]
+
+    def _decode(self, start: int, stop: int) -> tuple[dict[str, Any], int]:
+        """Decode ring positions [start, stop); returns the columns and the start actually used.
+
+        Reads as docs/FORMAT.md says: copy, then load ``tail_pos``; records below it may have
+        been overwritten during the copy and are skipped. In drop mode the producer never writes
+        below the read position, so a consuming reader decodes straight from the map (no copy)
+        and checks ``tail_pos`` afterwards all the same; should it have moved past ``start``
+        meanwhile, the batch is read again the usual way.
+        """
+        mm, geo = self._mm, self.geo
+        assert mm is not None
+        if stop <= start:
+            return decode(b"", start), start
+        a = geo.data_off + (start & geo.mask)
+        if self._in_place and (start & geo.mask) + (stop - start) <= geo.capacity:
+            with memoryview(mm) as whole, whole[a : a + stop - start] as part:
+                cols = decode(part, start)
+            if self._u64(R.H_TAIL_POS) <= start:
+                return cols, start
+        data = self._copy(start, stop)
+        try:
+            tail_after = self._u64(R.H_TAIL_POS)  # read after the copy: anything below was reused
+            if tail_after > start:
+                skip = min(tail_after, stop) - start
+                start += skip
+                with data[skip:] as rest:
+                    return decode(rest, start), start
+            return decode(data, start), start
+        finally:
+            data.release()
 
     def _unpublished_end(self, write_pos: int) -> int:
         """For a dead producer: the end of a record it committed but never published, else write_pos.
@@ -546,14 +596,7 @@ class RingReader:
         if cur.pos < tail or cur.pos > end:
             cur.pos = tail  # the records between were overwritten: resume at the oldest intact one
         stop = min(end, cur.pos + self.max_batch_bytes)
-        data = self._copy(cur.pos, stop) if stop > cur.pos else b""
-        tail_after = self._u64(R.H_TAIL_POS)  # read after the copy: anything below was reused
-        start = cur.pos
-        if tail_after > start:
-            skip = min(tail_after, stop) - start
-            data = data[skip:]
-            start += skip
-        cols = decode(data, start)
+        cols, start = self._decode(cur.pos, stop)
         next_pos = cols["end"]
         if cols["error"] is not None:
             # Past a bad record nothing is known to be aligned: go on from the oldest intact
@@ -582,7 +625,8 @@ class RingReader:
             end = self._unpublished_end(end)
         return self._cur.pos >= end
 
-    def commit(self, pos: int | None = None, seq: int | None = None, *, drained: int = 0, lost: int = 0) -> None:
+    def commit(self, pos: int | None = None, seq: int | None = None, *, drained: int = 0,
+               lost: int = 0) -> None:
         """Consuming reader: records before ``pos`` are safe; the producer may reuse their bytes."""
         if not self.consume:
             raise RuntimeError("commit() is for a consuming reader")

@@ -88,6 +88,7 @@ _SIGNED = ((TAG_I8, "i1", 1 << 7), (TAG_I16, "<i2", 1 << 15), (TAG_I32, "<i4", 1
 _MAX_SCALE = 6  # decimal scaling of floats: 10**0 .. 10**6
 _LZ4_MAGIC = b"\x04\x22\x4d\x18"
 _HEADER_KEYS_STOP = ("strings", "chunks")
+_UNMAPPED = 0xFFFFFFFF  # a ring string id the writer has not resolved yet
 
 
 class SnapshotError(Exception):
@@ -216,6 +217,17 @@ class Columns:
                 "pid": src.get("pid", 0),
                 "service": src.get("service", ""),
             }
+
+
+def _repeat(value: int, n: int) -> Any:
+    """``n`` times ``value`` as a read-only uint32 array that takes no memory (a column of a
+    batch whose rows all have the same source, logger or message)."""
+    np = _np()
+    return np.broadcast_to(np.uint32(value), (n,))
+
+
+def _is_repeat(a: Any) -> bool:
+    return a.ndim == 1 and len(a) > 1 and a.strides[0] == 0
 
 
 def _obj_array(items: list[Any]) -> Any:
@@ -394,7 +406,7 @@ class _Source:
     index: int
     key: tuple[str, int, int]
     record: dict[str, Any]
-    lut: Any = None  # ring string id -> snapshot string id (int64, -1 unknown)
+    lut: Any = None  # ring string id -> snapshot string id (uint32, _UNMAPPED: not known yet)
 
 
 class SnapshotWriter:
@@ -465,30 +477,49 @@ class SnapshotWriter:
         rec["corrupt"] += int(batch.corrupt)
         return src
 
-    def _map_ids(self, src: _Source, table: Any, ids: Any) -> Any:
+    def _map_ids(self, src: _Source, table: Any, ids: Any, *, writable: bool = False) -> Any:
+        """Ring string ids -> snapshot string ids (uint32), through the source's lookup table.
+
+        A batch usually holds one or a few distinct ids (one logger, a few messages), so the
+        common cases cost a pass or two over the ids and no temporary arrays.
+        """
         np = _np()
-        if not len(ids):
+        n = len(ids)
+        if not n:
             return ids.astype(np.uint32)
-        hi = int(ids.max())
+        lo, hi = int(ids.min()), int(ids.max())
         lut = src.lut
         if lut is None or hi >= len(lut):
-            grown = np.full(max(hi + 1, 1024, 0 if lut is None else 2 * len(lut)), -1, np.int64)
+            grown = np.full(max(hi + 1, 1024, 0 if lut is None else 2 * len(lut)), _UNMAPPED, np.uint32)
             if lut is not None:
                 grown[: len(lut)] = lut
             lut = src.lut = grown
-        mapped = lut[ids]
-        missing = mapped < 0
-        if missing.any():
-            texts = table.texts
-            for rid in np.unique(ids[missing]).tolist():
-                sid = self._intern(table.get(rid))
-                if rid in texts:
-                    lut[rid] = sid
-                else:  # not in the ring's table (yet): resolve every time, never cache
-                    mapped[ids == rid] = sid
-            mapped = np.where(missing, lut[ids], mapped)
-            mapped = np.where(mapped < 0, 0, mapped)
-        return mapped.astype(np.uint32)
+        if lo == hi:  # one id in the whole batch: a read-only view of it (no memory) unless asked
+            sid = int(lut[lo])
+            if sid == _UNMAPPED:
+                sid = self._resolve(src, table, lo)
+            return np.full(n, sid, np.uint32) if writable else _repeat(sid, n)
+        window = lut[lo : hi + 1]
+        uncached: list[tuple[int, int]] = []
+        if (window == _UNMAPPED).any():  # ids this writer has not met yet (rare after the first batch)
+            present = np.zeros(hi + 1 - lo, bool)
+            present[ids - np.uint32(lo)] = True
+            for rid in (np.flatnonzero(present & (window == _UNMAPPED)) + lo).tolist():
+                sid = self._resolve(src, table, rid)
+                if lut[rid] == _UNMAPPED:
+                    uncached.append((rid, sid))
+        mapped = window[ids - np.uint32(lo)] if lo else lut[ids]
+        for rid, sid in uncached:
+            mapped[ids == rid] = sid
+        return mapped
+
+    def _resolve(self, src: _Source, table: Any, rid: int) -> int:
+        """The snapshot id of ring string ``rid``; cached in the source's table when the ring's
+        string table has it (else it is resolved again each time: it may appear later)."""
+        sid = self._intern(table.get(rid))
+        if rid in table.texts:
+            src.lut[rid] = sid
+        return sid
 
     def add(self, batch: Batch) -> None:
         """Take the events of one batch (``RingReader.poll()``); an empty batch updates counts."""
@@ -509,7 +540,8 @@ class SnapshotWriter:
         tid = np.frombuffer(c["tid"], "<u4", count=n)
         table = batch.strings
         logger = self._map_ids(src, table, np.frombuffer(c["logger"], "<u4", count=n))
-        message = self._map_ids(src, table, np.frombuffer(c["message"], "<u4", count=n))
+        message = self._map_ids(src, table, np.frombuffer(c["message"], "<u4", count=n),
+                                writable=bool(c["inline"]))
         message_cut = []
         for row, text, cut in c["inline"]:
             message[row] = self._intern(text)
@@ -553,7 +585,7 @@ class SnapshotWriter:
                     fd = _as_text_field(fd, self._strings)
                 fd = _merge_same_part(old, fd, n)
             fields[(key, kind)] = fd
-        part = Columns(n, ts, seq, level, np.full(n, src.index, np.uint32), logger, message,
+        part = Columns(n, ts, seq, level, _repeat(src.index, n), logger, message,
                        tid, np.asarray(message_cut, dtype=np.int64),
                        np.asarray(c["fields_cut"], dtype=np.int64), fields, self._strings, self._records)
         self._parts.append(part)
@@ -564,14 +596,25 @@ class SnapshotWriter:
         if not self._parts:
             return Columns.empty(self._strings, self._records)
         merged = concat_columns(self._parts)
+        repeats = {name: _np().ascontiguousarray(getattr(merged, name))
+                   for name in ("source", "logger", "message") if _is_repeat(getattr(merged, name))}
+        if repeats:  # the caller gets ordinary, writable arrays
+            merged = replace(merged, **repeats)
         self._parts = [merged]
         return merged
 
     def _prepare(self, *, service: str | None, reason: str, pid: int | None, host: str | None,
-                 created_ns: int | None) -> tuple[dict[str, Any], Iterator[bytes]]:
-        """The header, and the file's CBOR bytes in pieces (encoded as they are consumed)."""
-        np = _np()
-        cols = self.columns()
+                 created_ns: int | None) -> tuple[dict[str, Any], Iterator[Any]]:
+        """The header, and the file's CBOR bytes in pieces (encoded as they are consumed).
+
+        Batches already in time order (one ring's, as a rule) are cut into chunks where they
+        lie, without merging them into one set of columns first; otherwise they are merged
+        (``columns()``). Either way the bytes are the same.
+        """
+        parts = self._parts
+        if len(parts) > 1 and not _in_time_order(parts):
+            parts = [self.columns()]
+        n = sum(p.n for p in parts)
         created = time.time_ns() if created_ns is None else int(created_ns)
         records = self._records
         if service is None:
@@ -580,12 +623,9 @@ class SnapshotWriter:
             pid = records[0]["pid"] if records else os.getpid()
         if host is None:
             host = records[0]["host"] if records else socket.gethostname()
-        keys = {fk: self._intern(fk[0]) for fk in cols.fields}
-        cols, keys = _compact(cols, keys)
-        bounds = [(a, min(cols.n, a + self.chunk_size)) for a in range(0, cols.n, self.chunk_size)]
-        index = [{"n": b - a, "ts_min": int(cols.ts[a]), "ts_max": int(cols.ts[b - 1]),
-                  "levels": np.flatnonzero(np.bincount(cols.level[a:b], minlength=256)).tolist()}
-                 for a, b in bounds]
+        layout = _Layout(parts, self._strings, self._intern)
+        bounds = [(a, min(n, a + self.chunk_size)) for a in range(0, n, self.chunk_size)]
+        index = [layout.stats(a, b) for a, b in bounds]
         header: dict[str, Any] = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -596,9 +636,9 @@ class SnapshotWriter:
             "created_ns": created,
             "reason": str(reason),
             "engine_version": _engine_version(),
-            "count": cols.n,
-            "first_ts": int(cols.ts[0]) if cols.n else None,
-            "last_ts": int(cols.ts[-1]) if cols.n else None,
+            "count": n,
+            "first_ts": index[0]["ts_min"] if n else None,
+            "last_ts": index[-1]["ts_max"] if n else None,
             "dropped": sum(r["dropped"] for r in records),
             "lost": sum(r["lost"] for r in records),
             "chunk_size": self.chunk_size,
@@ -606,28 +646,26 @@ class SnapshotWriter:
             "index": index,
         }
 
-        def pieces() -> Iterator[bytes]:
+        def pieces() -> Iterator[Any]:
             head = [_cbor_head(5, len(header) + 2)]
             for key, value in header.items():
                 head.append(cbor2.dumps(key))
                 head.append(cbor2.dumps(value))
-            head += [cbor2.dumps("strings"), cbor2.dumps(cols.strings), cbor2.dumps("chunks"),
+            head += [cbor2.dumps("strings"), cbor2.dumps(layout.strings), cbor2.dumps("chunks"),
                      _cbor_head(4, len(bounds))]
             yield b"".join(head)
-            starts = np.array([a for a, _ in bounds] + [cols.n], dtype=np.int64)
-            where = {fk: np.searchsorted(fd.rows, starts).tolist() for fk, fd in cols.fields.items()
-                     if fd.rows is not None}
-            for i, ((a, b), stats) in enumerate(zip(bounds, index, strict=True)):
-                spans = {fk: (w[i], w[i + 1]) for fk, w in where.items()}
-                yield _encode_chunk(cols, a, b, stats, keys, spans)
+            for (a, b), stats in zip(bounds, index, strict=True):
+                chunk = layout.chunk(a, b)
+                spans = {fk: (0, len(fd.rows)) for fk, fd in chunk.fields.items() if fd.rows is not None}
+                yield _encode_chunk(chunk, 0, b - a, stats, layout.keys, spans)
 
         return header, pieces()
 
     def encode(self, *, service: str | None = None, reason: str = "request", pid: int | None = None,
                host: str | None = None, created_ns: int | None = None) -> bytes:
         """The file's content before compression: one CBOR map (for tests and other containers)."""
-        return b"".join(self._prepare(service=service, reason=reason, pid=pid, host=host,
-                                      created_ns=created_ns)[1])
+        pieces = self._prepare(service=service, reason=reason, pid=pid, host=host, created_ns=created_ns)[1]
+        return b"".join(part for piece in pieces for part in (piece if isinstance(piece, list) else (piece,)))
 
     def write(self, directory: str | os.PathLike[str], *, reason: str, service: str | None = None,
               pid: int | None = None, host: str | None = None, created_ns: int | None = None) -> Path:
@@ -692,8 +730,15 @@ def _narrow(lo: int, hi: int) -> tuple[int, str]:
     raise ValueError("integers out of the 64-bit range")  # pragma: no cover - int64 input
 
 
-def _put_ints(dst: dict[str, Any], name: str, a: Any) -> None:
-    """``dst[name]``: ``a`` as the narrowest integer typed array.
+def _typed(tag: int, a: Any) -> cbor2.CBORTag:
+    """A typed array of the values of ``a`` (a numpy array of the tag's type), without copying
+    them when they are contiguous already; :func:`_cbor_parts` writes it."""
+    return cbor2.CBORTag(tag, _np().ascontiguousarray(a))
+
+
+def _put_ints(dst: dict[str, Any], name: str, a: Any, lo: int | None = None, hi: int | None = None) -> None:
+    """``dst[name]``: ``a`` as the narrowest integer typed array (``lo``, ``hi``: its least and
+    greatest value, when the caller knows them).
 
     Values that need 32 bits (or 64 bits but fit in 48) are split in two arrays: ``name`` holds
     the low 16 bits (uint16) and ``name_hi`` the rest (``value >> 16``, narrowest type), so a
@@ -704,15 +749,26 @@ def _put_ints(dst: dict[str, Any], name: str, a: Any) -> None:
     if not len(a):
         dst[name] = cbor2.CBORTag(TAG_U8, b"")
         return
-    lo, hi = int(a.min()), int(a.max())
+    if _is_repeat(a):  # one value in every row (a batch's source, logger or message)
+        lo = hi = int(a[0])
+    elif lo is None or hi is None:
+        lo, hi = int(a.min()), int(a.max())
     tag, dtype = _narrow(lo, hi)
     if tag in (TAG_U32, TAG_I32) or (tag in (TAG_U64, TAG_I64) and -(1 << 47) <= lo and hi < 1 << 48):
-        wide = a.astype(np.int64, copy=False)
-        dst[name] = cbor2.CBORTag(TAG_U16, (wide & 0xFFFF).astype("<u2").tobytes())
         htag, hdtype = _narrow(lo >> 16, hi >> 16)
-        dst[name + "_hi"] = cbor2.CBORTag(htag, (wide >> 16).astype(hdtype).tobytes())
+        size = a.dtype.itemsize
+        if lo >= 0 and hi < 1 << 32 and size in (4, 8) and a.dtype.str[0] == "<" and a.strides[0] == size:
+            # non-negative and under 2**32: the halves are the array's own (little-endian) 16-bit words
+            words = a.view("<u2")
+            dst[name] = _typed(TAG_U16, words[:: size // 2])
+            dst[name + "_hi"] = _typed(htag, words[1 :: size // 2].astype(hdtype))
+            return
+        dst[name] = _typed(TAG_U16, a.astype("<u2"))  # an integer cast keeps the low 16 bits
+        dst[name + "_hi"] = _typed(htag, (a >> 16).astype(hdtype))  # arithmetic shift when signed
+    elif lo == hi:
+        dst[name] = _typed(tag, np.full(len(a), lo, dtype))
     else:
-        dst[name] = cbor2.CBORTag(tag, a.astype(dtype, copy=False).tobytes())
+        dst[name] = _typed(tag, a.astype(dtype, copy=False))
 
 
 def _put_deltas(dst: dict[str, Any], name: str, a: Any, first: int = 0) -> None:
@@ -731,71 +787,196 @@ def _put_floats(dst: dict[str, Any], v: Any) -> None:
     if len(v) and np.isfinite(v[:64]).all():
         sample = v[:64]
         bits = v.view(np.int64)
+        limit = 2.0**53
         for scale in range(_MAX_SCALE + 1):
             p = 10.0**scale
             k = np.rint(sample * p)
-            if np.abs(k).max() >= 2.0**53:
+            if np.abs(k).max() >= limit:
                 break
             if not np.array_equal((k.astype(np.int64) / p).view(np.int64), sample.view(np.int64)):
                 continue
-            if not np.isfinite(v).all():
-                break
-            k = np.rint(v * p)
-            if np.abs(k).max() >= 2.0**53:
+            k = np.multiply(v, p)
+            np.rint(k, out=k)
+            kmin, kmax = k.min(), k.max()
+            if not (-limit < kmin and kmax < limit):  # also false for an infinity or a NaN
                 break
             ki = k.astype(np.int64)
-            if np.array_equal((ki / p).view(np.int64), bits):
-                _put_ints(dst, "values", ki)
+            if np.array_equal(np.divide(ki, p, out=k).view(np.int64), bits):
+                _put_ints(dst, "values", ki, int(kmin), int(kmax))
                 dst["scale"] = scale
                 return
-    dst["values"] = cbor2.CBORTag(TAG_F64, v.astype("<f8", copy=False).tobytes())
+    dst["values"] = _typed(TAG_F64, v.astype("<f8", copy=False))
 
 
-def _compact(cols: Columns, keys: dict[tuple[str, str], int]) -> tuple[Columns, dict[tuple[str, str], int]]:
-    """Mostly-distinct text columns as text, and a string table of only the strings used."""
+def _in_time_order(parts: list[Columns]) -> bool:
+    """Whether the parts, one after the other, are in ascending ``ts`` order already."""
     np = _np()
-    table = cols.strings
-    obj: list[Any] = []
+    last = None
+    for p in parts:
+        if not p.n:
+            continue
+        ts = p.ts
+        if last is not None and int(ts[0]) < last:
+            return False
+        for a in range(0, p.n - 1, 1 << 20):  # in blocks: no temporary the size of the part
+            block = ts[a : a + (1 << 20) + 1]
+            if bool(np.less(block[1:], block[:-1]).any()):
+                return False
+        last = int(ts[-1])
+    return True
 
-    def table_obj() -> Any:
-        if not obj:
-            obj.append(_obj_array(table))
-        return obj[0]
 
-    fields = dict(cols.fields)
-    for fk, fd in fields.items():
-        if fd.sids and len(fd.values) > 64:
-            seen = np.zeros(len(table), bool)
-            seen[fd.values] = True
-            if int(seen.sum()) * 2 > len(fd.values):
-                fields[fk] = FieldData(fd.rows, table_obj()[fd.values.astype(np.int64)], fd.cut, False)
-    used = np.zeros(len(table), bool)
-    used[0] = True
-    used[cols.logger] = True
-    used[cols.message] = True
-    used[list(keys.values())] = True
-    for fd in fields.values():
-        if fd.sids:
-            used[fd.values] = True
-    if used.all():
-        return replace(cols, fields=fields), keys
-    newid = (np.cumsum(used) - 1).astype(np.uint32)
-    fields = {fk: FieldData(fd.rows, newid[fd.values] if fd.sids else fd.values, fd.cut, fd.sids)
-              for fk, fd in fields.items()}
-    cols = replace(cols, logger=newid[cols.logger], message=newid[cols.message], fields=fields,
-                   strings=table_obj()[used].tolist())
-    return cols, {fk: int(newid[sid]) for fk, sid in keys.items()}
+class _Layout:
+    """How parts in time order (sharing one string table) become a file's chunks.
+
+    What depends on the whole file is decided up front, over every part, as it would be on the
+    parts merged into one set of columns: the order of the field columns (first appearance) and
+    the string ids of their names; which ``str``/``obj`` columns are written as text (one that
+    is text in some part, or whose values are mostly distinct: more than 64 values, fewer than
+    two per distinct one); and the file's string table, of only the strings used. :meth:`chunk`
+    then builds the columns of one chunk from views of the parts it spans (copying only where a
+    chunk spans two parts), with the file's string ids.
+    """
+
+    def __init__(self, parts: list[Columns], table: list[str], intern: Any) -> None:
+        np = _np()
+        self.parts = [p for p in parts if p.n]
+        self.starts = [0]
+        for p in self.parts:
+            self.starts.append(self.starts[-1] + p.n)
+        by_key: dict[tuple[str, str], list[FieldData]] = {}
+        for p in self.parts:
+            for fk, fd in p.fields.items():
+                by_key.setdefault(fk, []).append(fd)
+        self.order = list(by_key)
+        keys = {fk: intern(fk[0]) for fk in self.order}
+        self.table_obj: Any = None
+        self.as_text: set[tuple[str, str]] = set()
+        for fk, fds in by_key.items():
+            if fk[1] not in ("str", "obj"):
+                continue
+            if not all(fd.sids for fd in fds):
+                self.as_text.add(fk)  # concat_columns: a column partly text is all text
+                continue
+            total = sum(len(fd.values) for fd in fds)
+            if total > 64:  # mostly distinct values (order ids) are kept as text
+                seen = np.zeros(len(table), bool)
+                for fd in fds:
+                    seen[fd.values] = True
+                if int(seen.sum()) * 2 > total:
+                    self.as_text.add(fk)
+        used = np.zeros(len(table), bool)
+        used[0] = True
+        for p in self.parts:
+            for ids in (p.logger, p.message):
+                if _is_repeat(ids):
+                    used[int(ids[0])] = True
+                else:
+                    used[ids] = True
+        used[list(keys.values())] = True
+        for fk, fds in by_key.items():
+            if fk[1] in ("str", "obj") and fk not in self.as_text:
+                for fd in fds:
+                    used[fd.values] = True
+        self.newid: Any = None
+        if used.all():
+            self.strings = table
+            self.keys = keys
+        else:
+            self.newid = (np.cumsum(used) - 1).astype(np.uint32)
+            self.strings = self._table_obj(table)[used].tolist()
+            self.keys = {fk: int(self.newid[sid]) for fk, sid in keys.items()}
+        self.table = table
+
+    def _table_obj(self, table: list[str]) -> Any:
+        if self.table_obj is None:
+            self.table_obj = _obj_array(table)
+        return self.table_obj
+
+    def _slices(self, a: int, b: int) -> Iterator[tuple[Columns, int, int]]:
+        """(part, lo, hi): the rows of each part that fall in file rows [a, b)."""
+        import bisect
+
+        i = bisect.bisect_right(self.starts, a) - 1
+        while i < len(self.parts) and self.starts[i] < b:
+            s = self.starts[i]
+            yield self.parts[i], max(a, s) - s, min(b, self.starts[i + 1]) - s
+            i += 1
+
+    def stats(self, a: int, b: int) -> dict[str, Any]:
+        """The index entry of the chunk of file rows [a, b)."""
+        np = _np()
+        slices = list(self._slices(a, b))
+        levels: set[int] = set()
+        for p, lo, hi in slices:
+            lv = p.level[lo:hi]
+            least, most = int(lv.min()), int(lv.max())
+            if least == most:  # one level (the common case): no count needed
+                levels.add(least)
+            else:
+                levels.update(np.flatnonzero(np.bincount(lv, minlength=256)).tolist())
+        first, last = slices[0], slices[-1]
+        return {"n": b - a, "ts_min": int(first[0].ts[first[1]]), "ts_max": int(last[0].ts[last[2] - 1]),
+                "levels": sorted(levels)}
+
+    def chunk(self, a: int, b: int) -> Columns:
+        """The columns of file rows [a, b), with the file's string ids and field order."""
+        sub = concat_columns([_slice_columns(p, lo, hi) for p, lo, hi in self._slices(a, b)])
+        newid = self.newid
+        fields = {}
+        for fk in self.order:
+            fd = sub.fields.get(fk)
+            if fd is None:
+                continue
+            if fd.sids and fk in self.as_text:
+                texts = self._table_obj(self.table)[fd.values.astype(_np().int64)]
+                fd = FieldData(fd.rows, texts, fd.cut, False)
+            elif fd.sids and newid is not None:
+                fd = FieldData(fd.rows, newid[fd.values], fd.cut, True)
+            fields[fk] = fd
+        logger, message = sub.logger, sub.message
+        if newid is not None:
+            logger, message = newid[logger], newid[message]
+        return replace(sub, logger=logger, message=message, fields=fields)
+
+
+def _slice_columns(c: Columns, lo: int, hi: int) -> Columns:
+    """Rows [lo, hi) of ``c`` as columns of their own (views where possible; rows renumbered)."""
+    np = _np()
+    if lo == 0 and hi == c.n:
+        return c
+    fields = {}
+    for fk, fd in c.fields.items():
+        if fd.rows is None:
+            rows, i, j = None, lo, hi
+        else:
+            i, j = (int(x) for x in np.searchsorted(fd.rows, (lo, hi)))
+            if i == j:
+                continue
+            rows = None if j - i == hi - lo else fd.rows[i:j] - fd.rows.dtype.type(lo)
+        values = None if fd.values is None else fd.values[i:j]
+        fields[fk] = FieldData(rows, values, _rows_in(fd.cut, lo, hi), fd.sids)
+    return Columns(hi - lo, c.ts[lo:hi], c.seq[lo:hi], c.level[lo:hi], c.source[lo:hi], c.logger[lo:hi],
+                   c.message[lo:hi], c.tid[lo:hi], _rows_in(c.message_cut, lo, hi),
+                   _rows_in(c.fields_cut, lo, hi), fields, c.strings, c.sources)
+
+
+def _rows_in(rows: Any, lo: int, hi: int) -> Any:
+    """The row numbers in [lo, hi), renumbered from lo."""
+    if not len(rows):
+        return rows
+    return rows[(rows >= lo) & (rows < hi)] - lo
 
 
 def _encode_chunk(cols: Columns, a: int, b: int, stats: dict[str, Any], keys: dict[tuple[str, str], int],
-                  spans: dict[tuple[str, str], tuple[int, int]]) -> bytes:
-    """Events ``a`` to ``b`` of ``cols`` as one chunk map (CBOR bytes); ``spans``: where each
-    sparse field's rows for this chunk are."""
+                  spans: dict[tuple[str, str], tuple[int, int]]) -> list[Any]:
+    """Events ``a`` to ``b`` of ``cols`` as one chunk map (CBOR, in pieces: see
+    :func:`_cbor_parts`); ``spans``: where each sparse field's rows for this chunk are."""
     chunk: dict[str, Any] = dict(stats)
     _put_deltas(chunk, "ts", cols.ts[a:b], int(cols.ts[a]))
     chunk["seq_base"] = int(cols.seq[a]) & 0xFFFFFFFFFFFFFFFF
     _put_deltas(chunk, "seq", cols.seq[a:b], int(cols.seq[a]))
-    chunk["level"] = cbor2.CBORTag(TAG_U8, cols.level[a:b].tobytes())
+    chunk["level"] = _typed(TAG_U8, cols.level[a:b])
     for name in ("source", "logger", "message", "tid"):
         _put_ints(chunk, name, getattr(cols, name)[a:b])
     for name in ("message_cut", "fields_cut"):
@@ -821,7 +1002,7 @@ def _encode_chunk(cols: Columns, a: int, b: int, stats: dict[str, Any], keys: di
         elif kind == "float":
             _put_floats(col, vals)
         elif kind == "bool":
-            col["values"] = cbor2.CBORTag(TAG_U8, vals.astype("u1", copy=False).tobytes())
+            col["values"] = _typed(TAG_U8, vals.astype("u1", copy=False))
         elif kind in ("str", "obj"):
             if fd.sids:
                 _put_ints(col, "values", vals)
@@ -837,7 +1018,52 @@ def _encode_chunk(cols: Columns, a: int, b: int, stats: dict[str, Any], keys: di
                 col["cut"] = (cut - a).tolist()
         fields.append(col)
     chunk["fields"] = fields
-    return cbor2.dumps(chunk)
+    return _cbor_parts(chunk)
+
+
+_BIG = 4096  # a byte string at least this long is a piece of its own rather than copied
+
+
+def _cbor_parts(obj: Any) -> list[Any]:
+    """``cbor2.dumps(obj)`` as a list of bytes-like pieces, the same bytes once joined.
+
+    Typed arrays (``cbor2.CBORTag`` of a numpy array or bytes) of at least ``_BIG`` bytes are
+    pieces of their own, not copied: the compressor reads them where they are. Maps, arrays,
+    ints and tags are written here; anything else by cbor2.
+    """
+    parts: list[Any] = []
+    small = bytearray()
+
+    def emit(x: Any) -> None:
+        t = type(x)
+        if t is dict:
+            small.extend(_cbor_head(5, len(x)))
+            for k, v in x.items():
+                emit(k)
+                emit(v)
+        elif t is list:
+            small.extend(_cbor_head(4, len(x)))
+            for v in x:
+                emit(v)
+        elif t is int and -(1 << 64) <= x < 1 << 64:
+            small.extend(_cbor_head(0, x) if x >= 0 else _cbor_head(1, -1 - x))
+        elif t is cbor2.CBORTag and not isinstance(x.value, (str, list, dict, cbor2.CBORTag)):
+            data = memoryview(x.value).cast("B")
+            small.extend(_cbor_head(6, x.tag))
+            small.extend(_cbor_head(2, len(data)))
+            if len(data) >= _BIG:
+                parts.append(bytes(small))
+                small.clear()
+                parts.append(data)
+            else:
+                small.extend(data)
+        else:
+            small.extend(cbor2.dumps(x))
+
+    emit(obj)
+    if small:
+        parts.append(bytes(small))
+    return parts
 
 
 # ---- names and atomic files ---------------------------------------------------------------------
@@ -859,7 +1085,7 @@ def snapshot_filename(service: str, pid: int, created_ns: int, reason: str, coun
 _write_fd = os.write  # a seam for tests (a full disk)
 
 
-def _write_atomic(directory: Path, name: str, pieces: Iterator[bytes], level: int) -> Path:
+def _write_atomic(directory: Path, name: str, pieces: Iterator[Any], level: int) -> Path:
     """Compress ``pieces`` into one LZ4 frame in a new file called ``name`` (or with a counter).
 
     A worker thread compresses and writes (LZ4 and write() release the GIL) while this thread
@@ -916,8 +1142,10 @@ def _write_atomic(directory: Path, name: str, pieces: Iterator[bytes], level: in
     return final
 
 
-def _compress_to(fd: int, pieces: Iterator[bytes], level: int) -> None:
-    todo: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+def _compress_to(fd: int, pieces: Iterator[Any], level: int) -> None:
+    """Compress ``pieces`` (each a bytes-like object or a list of them) into one LZ4 frame written
+    to ``fd``, each piece ending a block (so the header piece can be decompressed alone)."""
+    todo: queue.Queue[Any] = queue.Queue(maxsize=4)
     failed: list[BaseException] = []
 
     def worker() -> None:
@@ -941,8 +1169,9 @@ def _compress_to(fd: int, pieces: Iterator[bytes], level: int) -> None:
                     out.append(comp.flush())
                     _write_all(fd, out)
                     return
-                out.append(comp.compress(piece))
-                pending += len(out[-1])
+                for part in piece if isinstance(piece, list) else (piece,):
+                    out.append(comp.compress(part))
+                    pending += len(out[-1])
                 if pending >= 4 << 20:
                     _write_all(fd, out)
                     out, pending = [], 0
