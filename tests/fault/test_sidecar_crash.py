@@ -153,13 +153,13 @@ def test_producer_sigkilled_at_random_points(impl: str, dirs: tuple[Path, Path],
 
 def test_sidecar_killed_and_restarted_loses_and_repeats_nothing(dirs: tuple[Path, Path]) -> None:
     shm, snaps = dirs
-    count = 60_000
-    proc, ring = start_producer("c", shm, count=count, mode="slow", ring_size="16MiB")
+    count = 200_000  # about two seconds in "slow" mode: room for several kills
+    proc, ring = start_producer("c", shm, count=count, mode="slow", ring_size="64MiB")
     sidecar = start_sidecar(shm, snaps)
     kills = 0
     try:
         while proc.poll() is None and kills < 6:
-            time.sleep(random.uniform(0.1, 0.4))
+            time.sleep(random.uniform(0.05, 0.3))
             stop(sidecar, signal.SIGKILL)
             kills += 1
             sidecar = start_sidecar(shm, snaps)
