@@ -222,8 +222,7 @@ class StringTable:
         self._read_to = R.STRTAB_FIRST
 
     def update(self, mm: Any, geo: R.Geometry) -> None:
-        used = struct.unpack_from("<Q", mm, R.H_STRTAB_USED)[0]
-        used = min(used, geo.strtab_cap)
+        used = min(load_u64(mm, R.H_STRTAB_USED), geo.strtab_cap)
         off = self._read_to
         base = geo.strtab_off
         while off + 8 <= used:
@@ -305,8 +304,24 @@ def _text(mm: Any, off: int, size: int) -> str:
     return bytes(mm[off : off + size]).split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
+def load_u64(mm: Any, off: int) -> int:
+    """One aligned 8-byte load of a header word.
+
+    ``struct`` reads and writes '<Q' a byte at a time, so a position the producer is updating
+    could be seen half old, half new; a memoryview of 8-byte words is a single access.
+    """
+    with memoryview(mm) as raw, raw.cast("Q") as words:
+        return int(words[off >> 3])
+
+
+def store_u64(mm: Any, off: int, value: int) -> None:
+    """One aligned 8-byte store of a header word (see load_u64)."""
+    with memoryview(mm) as raw, raw.cast("Q") as words:
+        words[off >> 3] = value
+
+
 def header_info(mm: Any, path: Path) -> RingInfo:
-    u64 = lambda off: struct.unpack_from("<Q", mm, off)[0]  # noqa: E731
+    u64 = lambda off: load_u64(mm, off)  # noqa: E731
     i64 = lambda off: struct.unpack_from("<q", mm, off)[0]  # noqa: E731
     u32 = lambda off: struct.unpack_from("<I", mm, off)[0]  # noqa: E731
     pid = i64(R.H_PID)
@@ -460,13 +475,13 @@ class RingReader:
         self.strings = StringTable()
         mm = self._mm
         if consume:
-            pos = struct.unpack_from("<Q", mm, R.H_READ_POS)[0]
-            seq = struct.unpack_from("<Q", mm, R.H_READ_SEQ)[0]
+            pos = load_u64(mm, R.H_READ_POS)
+            seq = load_u64(mm, R.H_READ_SEQ)
         elif from_end:
-            pos = struct.unpack_from("<Q", mm, R.H_WRITE_POS)[0]
-            seq = struct.unpack_from("<Q", mm, R.H_SEQ_NEXT)[0]
+            pos = load_u64(mm, R.H_WRITE_POS)
+            seq = load_u64(mm, R.H_SEQ_NEXT)
         else:
-            pos = struct.unpack_from("<Q", mm, R.H_TAIL_POS)[0]
+            pos = load_u64(mm, R.H_TAIL_POS)
             seq = -1  # learned from the first record
         self._cur = _Cursor(pos=pos, seq=seq)
         self._buf = bytearray()  # reused by _copy
@@ -500,7 +515,7 @@ class RingReader:
 
     def _u64(self, off: int) -> int:
         assert self._mm is not None
-        return struct.unpack_from("<Q", self._mm, off)[0]
+        return load_u64(self._mm, off)
 
     def _copy(self, start: int, end: int) -> memoryview:
         """Bytes of ring positions [start, end) as one linear buffer (handles the wrap).
@@ -635,10 +650,10 @@ class RingReader:
         pos = self._cur.pos if pos is None else pos
         seq = self._cur.seq if seq is None else seq
         if seq >= 0:
-            struct.pack_into("<Q", mm, R.H_READ_SEQ, seq)
-        struct.pack_into("<Q", mm, R.H_DRAINED, self._u64(R.H_DRAINED) + drained)
-        struct.pack_into("<Q", mm, R.H_LOST, self._u64(R.H_LOST) + lost)
-        struct.pack_into("<Q", mm, R.H_READ_POS, pos)  # last: the producer may now reuse the bytes
+            store_u64(mm, R.H_READ_SEQ, seq)
+        store_u64(mm, R.H_DRAINED, self._u64(R.H_DRAINED) + drained)
+        store_u64(mm, R.H_LOST, self._u64(R.H_LOST) + lost)
+        store_u64(mm, R.H_READ_POS, pos)  # last: the producer may now reuse the bytes
 
     def snap_done(self) -> int:
         """The snapshot request count the sidecar has last answered (stored in the header)."""
@@ -646,7 +661,7 @@ class RingReader:
 
     def set_snap_done(self, value: int) -> None:
         if self._mm is not None and self.consume:
-            struct.pack_into("<Q", self._mm, R.H_SNAP_DONE, value)
+            store_u64(self._mm, R.H_SNAP_DONE, value)
 
     def heartbeat(self, sidecar_pid: int, now_ns: int) -> None:
         if self._mm is not None and self.consume:

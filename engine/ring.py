@@ -463,7 +463,7 @@ class PyRing:
         """Re-learn ids already in the table (a re-mapped ring keeps its strings)."""
         mm, geo = self._mm, self._geo
         assert mm is not None and geo is not None
-        used = struct.unpack_from("<Q", mm, H_STRTAB_USED)[0]
+        used = self._u64(H_STRTAB_USED)
         off = STRTAB_FIRST
         while off < used:
             n, kind = struct.unpack_from("<II", mm, geo.strtab_off + off)
@@ -473,12 +473,16 @@ class PyRing:
 
     # -- header access --
     def _u64(self, off: int) -> int:
+        # one aligned 8-byte access: struct moves '<Q' a byte at a time, and a reader in
+        # another process must never see a position half updated
         assert self._mm is not None
-        return struct.unpack_from("<Q", self._mm, off)[0]
+        with memoryview(self._mm) as raw, raw.cast("Q") as words:
+            return int(words[off >> 3])
 
     def _set_u64(self, off: int, value: int) -> None:
         assert self._mm is not None
-        struct.pack_into("<Q", self._mm, off, value)
+        with memoryview(self._mm) as raw, raw.cast("Q") as words:
+            words[off >> 3] = value
 
     def _u32(self, off: int) -> int:
         assert self._mm is not None
