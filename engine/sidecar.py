@@ -219,6 +219,8 @@ class Sidecar:
         if dead:
             if reader.at_end(final=True):
                 reason = self._exit_reason(info, reader)
+            elif state.pending_events >= self.s.max_events:
+                reason = "periodic"  # a backlog larger than one snapshot is written in parts
         else:
             for req in requests:
                 if req.get("path") == str(path) or req.get("service") in (None, info.service):

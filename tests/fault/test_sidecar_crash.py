@@ -258,3 +258,18 @@ def test_unwritable_snapshot_dir_loses_nothing(dirs: tuple[Path, Path]) -> None:
     events, reasons, _ = snapshot_events(snaps)
     check_exact(events, 3000)
     assert reasons == ["exit"]
+
+
+def test_dead_producer_backlog_larger_than_one_snapshot(dirs: tuple[Path, Path]) -> None:
+    shm, snaps = dirs
+    count = 200_000  # more than one 16 MiB read and far over --max-events 4000, read after it died
+    proc, ring = start_producer("c", shm, count=count, mode="run", ring_size="64MiB")
+    proc.wait(timeout=60)
+    sidecar = start_sidecar(shm, snaps)
+    try:
+        wait_for(lambda: not ring.exists(), what="the backlog to be written in parts")
+    finally:
+        stop(sidecar)
+    events, reasons, totals = snapshot_events(snaps)
+    check_exact(events, count)
+    assert len(reasons) >= 2 and reasons[-1] == "exit" and set(reasons[:-1]) == {"periodic"}
