@@ -34,10 +34,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -56,6 +57,9 @@ from ttview.widgets.detail_pane import DetailPane
 from ttview.widgets.log_view import LogView, search_expr
 from ttview.widgets.prompt_bar import PromptBar
 from ttview.widgets.status_header import HeaderState, StatusHeader
+
+if TYPE_CHECKING:
+    from ttview.sources import LoadResult
 
 __all__ = ["SourceSpec", "TTViewApp", "make_app"]
 
@@ -86,6 +90,8 @@ class SourceSpec:
     max_live_events: int = 200_000
     frame: pl.DataFrame | None = None
     label: str = ""
+    preload: Future[LoadResult] | None = None
+    """The load of ``paths`` already under way (:func:`ttview.sources.start_loading`)."""
 
 
 def make_app(
@@ -96,16 +102,19 @@ def make_app(
     service: str | None = None,
     max_live_events: int = 200_000,
     filter_text: str = "",
+    preload: Future[LoadResult] | None = None,
 ) -> TTViewApp:
     """The app over snapshot ``paths`` (files, directories, globs; merged by time) or, with
     ``live=True``, over the live rings in ``shm_dir`` (of ``service`` only, if given), keeping the
-    newest ``max_live_events``. ``filter_text`` is applied once the events are in."""
+    newest ``max_live_events``. ``filter_text`` is applied once the events are in. ``preload``: the
+    load of ``paths`` begun earlier (see :func:`ttview.sources.start_loading`)."""
     spec = SourceSpec(
         paths=[str(p) for p in paths or []],
         live=live,
         shm_dir=shm_dir,
         service=service,
         max_live_events=max_live_events,
+        preload=preload,
     )
     return TTViewApp(spec, filter_text=filter_text)
 
@@ -276,7 +285,8 @@ class TTViewApp(App[None]):
     def _load_snapshots(self, paths: list[str]) -> None:
         from ttview.sources import load_snapshots
 
-        result = load_snapshots(paths)
+        preload, self.spec.preload = self.spec.preload, None
+        result = preload.result() if preload is not None else load_snapshots(paths)
         files = [p.name for p in result.files]
         self.post_message(
             SourcesLoaded(
@@ -792,7 +802,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         print(__doc__.split("\n\n")[0])
         return 0
-    app = make_app(paths=args) if args else make_app(live=True)
+    if args:
+        from ttview.sources import start_loading
+
+        app = make_app(paths=args, preload=start_loading(args))
+    else:
+        app = make_app(live=True)
     app.run()
     return 0
 

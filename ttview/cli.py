@@ -292,6 +292,11 @@ def _require_terminal() -> None:
 
 def _run_viewer(**kwargs: Any) -> NoReturn:
     _require_terminal()
+    if kwargs.get("paths") and not kwargs.get("live"):
+        from ttview.sources import start_loading
+
+        # the snapshots load while the UI below is imported and laid out
+        kwargs["preload"] = start_loading(kwargs["paths"])
     try:
         from ttview.app import make_app
     except ImportError as exc:

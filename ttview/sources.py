@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -331,6 +333,25 @@ def load_snapshots(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     if parts:
         result.frame = columns_to_frame(concat_columns(parts))
     return result
+
+
+def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Future[LoadResult]:
+    """:func:`load_snapshots` of ``paths`` begun now in a thread of its own; the future holds
+    its result. The viewer starts it before importing its UI, so the decoding overlaps the
+    imports and the first layout (the snapshot code releases the GIL for most of its work)."""
+    future: Future[LoadResult] = Future()
+    paths = list(paths)
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(load_snapshots(paths))
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="ttview-load", daemon=True).start()
+    return future
 
 
 # ---- live rings ---------------------------------------------------------------------------------
