@@ -1712,6 +1712,7 @@ typedef struct {
     PyObject *list; /* uniques (str/obj) or values (bytes) */
     sent *tab;      /* str/obj: raw bytes -> code */
     size_t tab_mask, tab_n;
+    const uint8_t *lim; /* the end of buf: how far a value's bytes may be read past */
 } column_t;
 
 /* (key id, kind) -> column: a slot of the hash map, and of the per-position cache */
@@ -1732,6 +1733,7 @@ typedef struct {
     modstate *st;
     bpool *pool;   /* for the columns' bytearrays (may be NULL) */
     uint64_t nmax; /* most records buf can hold: what a column may come to hold */
+    const uint8_t *lim; /* the end of buf */
     column_t *cols;
     size_t ncols, capcols;
     idslot *ids;
@@ -1793,6 +1795,7 @@ static int new_column(colset *cs, PyObject *keyref, int kn, uint32_t *out) {
     c->key = key;
     c->kn = kn;
     c->list = list;
+    c->lim = cs->lim;
     *out = (uint32_t)cs->ncols++;
     return 0;
 }
@@ -1866,6 +1869,9 @@ done:
     return rc;
 }
 
+/* the slot of a dedupe hash in a table */
+static inline size_t str_slot(uint64_t h) { return (size_t)(h ^ (h >> 31)); }
+
 /* double a str/obj column's dedupe table */
 static int str_tab_grow(column_t *c) {
     size_t cap = (c->tab_mask + 1) * 2;
@@ -1876,7 +1882,7 @@ static int str_tab_grow(column_t *c) {
     }
     for (size_t i = 0; i <= c->tab_mask; i++) {
         if (!c->tab[i].code1) continue;
-        size_t k = (size_t)(c->tab[i].h & (cap - 1));
+        size_t k = str_slot(c->tab[i].h) & (cap - 1);
         while (t[k].code1) k = (k + 1) & (cap - 1);
         t[k] = c->tab[i];
     }
@@ -1886,7 +1892,9 @@ static int str_tab_grow(column_t *c) {
     return 0;
 }
 
-/* the dictionary code of a str/obj value (a new distinct value is decoded once) */
+/* the dictionary code of a str/obj value (a new distinct value is decoded once). A value of at
+ * most 8 bytes is hashed as its bytes in one word times an odd constant, which is one-to-one:
+ * equal hashes and lengths then mean equal bytes, with no compare. */
 static int str_code(column_t *c, const uint8_t *p, uint32_t n, uint32_t *code) {
     if (c->tab == NULL) {
         if ((c->tab = PyMem_Calloc(16, sizeof(sent))) == NULL) {
@@ -1895,11 +1903,23 @@ static int str_code(column_t *c, const uint8_t *p, uint32_t n, uint32_t *code) {
         }
         c->tab_mask = 15;
     }
-    uint64_t h = hash_bytes(p, n);
-    size_t j = (size_t)(h & c->tab_mask);
+    uint64_t h;
+    if (n <= 8) {
+        uint64_t w = 0;
+        if (c->lim - p >= 8) { /* one load (the bytes after the value are buf's too) */
+            w = get64(p);
+            if (n < 8) w &= ((uint64_t)1 << (8 * n)) - 1;
+        } else {
+            memcpy(&w, p, n);
+        }
+        h = w * 0x9E3779B97F4A7C15ull;
+    } else {
+        h = hash_bytes(p, n);
+    }
+    size_t j = str_slot(h) & c->tab_mask;
     while (c->tab[j].code1) {
         sent *e = &c->tab[j];
-        if (e->h == h && e->len == n && memcmp(e->p, p, n) == 0) {
+        if (e->h == h && e->len == n && (n <= 8 || memcmp(e->p, p, n) == 0)) {
             *code = e->code1 - 1;
             return 0;
         }
@@ -2050,12 +2070,14 @@ static int set_item_steal(PyObject *d, const char *k, PyObject *v) {
  * from byte 37 to the end of the last field but the level and the values) equal the template's
  * passes every check the template's record passed, so it is appended without being parsed
  * again: a run of such records is copied into the columns in one tight loop. */
-#define TPL_SLOTS 32          /* two-way: by length, message and the first structural bytes */
+#define TPL_WAYS 4            /* templates per set: call sites whose records look alike at first */
+#define TPL_SLOTS 64          /* sets of TPL_WAYS, by length, message and the first structural bytes */
 #define TPL_FIELDS 16         /* records with more fields take the general path */
 #define TPL_WORDS 32          /* most 8-byte words compared (those with structural bytes) */
 #define TPL_FIRST 36          /* the level byte: the first word starts there (the level is masked out) */
 #define TPL_REGION 1024       /* records whose fields end later take the general path */
 #define TPL_PREFETCH 1024     /* how far ahead of the record being copied to prefetch */
+#define TPL_RUN 128           /* most records appended in one go (then the next go) */
 enum { TV_NONE, TV_BOOL, TV_COPY8, TV_STR };
 typedef struct {
     uint32_t length; /* the record length it matches; 0: empty slot */
@@ -2072,11 +2094,12 @@ typedef struct {
 /* bytes one row of a template field takes in its column's values */
 static const uint8_t tv_width[] = {[TV_NONE] = 0, [TV_BOOL] = 1, [TV_COPY8] = 8, [TV_STR] = 4};
 
-/* the pair of slots of a record: its length, message id and first structural bytes */
+/* the set of template slots of a record (its first slot): by its length, message id and first
+ * structural bytes */
 static inline size_t tpl_slot(const uint8_t *rec, uint32_t length) {
     uint64_t w = length >= REC_HEADER + 8 ? get64(rec + TPL_FIRST) : (uint64_t)get32(rec + TPL_FIRST);
     uint64_t h = ((w >> 8) ^ ((uint64_t)length << 40) ^ ((uint64_t)get32(rec + 32) << 20)) * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 58) & (TPL_SLOTS - 2);
+    return (size_t)(h >> 58) & (TPL_SLOTS - TPL_WAYS);
 }
 
 /* does the record at rec (of the template's length) have the template's layout? */
@@ -2086,16 +2109,16 @@ static inline int tpl_match(const tpl_t *t, const uint8_t *rec) {
     return diff == 0;
 }
 
-/* the template of the pair at tpls + slot that rec matches, or NULL */
-static inline tpl_t *tpl_find(tpl_t *pair, const uint8_t *rec, uint32_t length) {
-    if (pair[0].length == length && tpl_match(&pair[0], rec)) return &pair[0];
-    if (pair[1].length == length && tpl_match(&pair[1], rec)) return &pair[1];
+/* the template of the set that rec matches, or NULL */
+static inline tpl_t *tpl_find(tpl_t *set, const uint8_t *rec, uint32_t length) {
+    for (int i = 0; i < TPL_WAYS; i++)
+        if (set[i].length == length && tpl_match(&set[i], rec)) return &set[i];
     return NULL;
 }
 
 /* make the template of a record just appended (fields checked, cols their columns), if it can
- * have one, in the empty or the older slot of its pair (*age: which one that is) */
-static void tpl_build(tpl_t *pair, uint8_t *age, const uint8_t *rec, uint32_t length, const dfield *fields,
+ * have one, in an empty slot of its set, else in the one *next says (round robin) */
+static void tpl_build(tpl_t *set, uint8_t *next, const uint8_t *rec, uint32_t length, const dfield *fields,
                       uint32_t nf, const uint32_t *cols) {
     const uint8_t flags = rec[37];
     if (nf > TPL_FIELDS || (flags & (RF_MSG_INLINE | RF_FIELDS_CUT))) return;
@@ -2151,9 +2174,14 @@ static void tpl_build(tpl_t *pair, uint8_t *age, const uint8_t *rec, uint32_t le
     }
     t.nf = nf;
     t.length = length;
-    const int into = pair[0].length == 0 ? 0 : pair[1].length == 0 ? 1 : *age;
-    pair[into] = t;
-    *age = (uint8_t)!into;
+    int into = -1;
+    for (int i = 0; i < TPL_WAYS && into < 0; i++)
+        if (set[i].length == 0) into = i;
+    if (into < 0) {
+        into = *next;
+        *next = (uint8_t)((into + 1) % TPL_WAYS);
+    }
+    set[into] = t;
 }
 
 /* the per-record columns of a decode, in result order */
@@ -2162,24 +2190,19 @@ static const char *const fx_names[FX_N] = {"seq", "ts", "tid", "logger", "messag
 static const uint8_t fx_width[FX_N] = {8, 8, 4, 4, 4, 1};
 
 /* Append the run of records from buf + *off that match template t (the first one does), up to the
- * end of buf or the first record that does not; the per-record columns have room for every
- * record that fits in buf. Moves *off and *n past them; 0, or -1 with an exception set. */
+ * end of buf, the first record that does not, or TPL_RUN records; the per-record columns have
+ * room for every record that fits in buf. Moves *off and *n past them; 0, or -1 with an
+ * exception set. */
 static int tpl_run(const tpl_t *t, column_t *cols, obuf *fx, const uint8_t *buf, uint64_t size, uint64_t start,
                    uint64_t *off_io, uint64_t *n_io) {
     const uint32_t length = t->length, nf = t->nf;
     uint64_t off = *off_io, n = *n_io;
-    /* room in every column of the template for the rest of buf, or at least for as many rows
-     * again as it has (so that a long run grows the columns geometrically) */
-    uint64_t kmax = (size - off) / length;
+    /* room in every column of the template for TPL_RUN more rows: a longer run goes on in
+     * another call (the columns grow by doubling as ever) */
     uint8_t *rp[TPL_FIELDS], *vp[TPL_FIELDS];
     for (uint32_t i = 0; i < nf; i++) {
         column_t *c = &cols[t->col[i]];
-        const uint64_t w = tv_width[t->vkind[i]], have = c->rows.n / 4;
-        const uint64_t want = kmax < have + 1024 ? kmax : have + 1024;
-        if (ob_room(&c->rows, 4 * want) < 0 || (w && ob_room(&c->vals, w * want) < 0)) return -1;
-        uint64_t room = (c->rows.cap - c->rows.n) / 4;
-        if (w && (c->vals.cap - c->vals.n) / w < room) room = (c->vals.cap - c->vals.n) / w;
-        if (room < kmax) kmax = room;
+        if (ob_room(&c->rows, 4 * TPL_RUN) < 0 || ob_room(&c->vals, tv_width[t->vkind[i]] * TPL_RUN) < 0) return -1;
         rp[i] = c->rows.p + c->rows.n;
         vp[i] = c->vals.p + c->vals.n;
     }
@@ -2222,7 +2245,7 @@ static int tpl_run(const tpl_t *t, column_t *cols, obuf *fx, const uint8_t *buf,
         k++;
         n++;
         off += length;
-        if (k == kmax || off + length > size) break;
+        if (k == TPL_RUN || off + length > size) break;
         rec = buf + off;
         if (get32(rec) != length || get32(rec + 4) != marker(start + off) || !tpl_match(t, rec)) break;
     }
@@ -2258,12 +2281,12 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
     idslot *fcache = NULL; /* per field position: the (key id, kind) and column seen last */
     size_t fields_cap = 0;
     tpl_t *tpls = NULL;
-    uint8_t tpl_age[TPL_SLOTS / 2] = {0}; /* per pair: the slot to replace next */
+    uint8_t tpl_next[TPL_SLOTS / TPL_WAYS] = {0}; /* per set: the slot to replace next */
     uint32_t tcols[TPL_FIELDS];
     bpool *pool = st->decode_pool;
     if (pool == NULL) pool = st->decode_pool = PyMem_Calloc(1, sizeof(bpool)); /* NULL: no pool, no error */
     if (pool != NULL && size >= POOL_MIN) pool_tick(pool);
-    colset cs = {.st = st, .pool = pool, .nmax = nmax};
+    colset cs = {.st = st, .pool = pool, .nmax = nmax, .lim = buf + size};
     PyObject *inl = PyList_New(0), *fcut = PyList_New(0), *result = NULL, *error = NULL;
     char ebuf[512], wbuf[300];
     uint64_t off = 0, n = 0;
@@ -2447,7 +2470,7 @@ static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t
                 if (column_append(&cs.cols[ci], row, d) < 0) goto done;
                 if (i < TPL_FIELDS) tcols[i] = ci;
             }
-            tpl_build(&tpls[tslot], &tpl_age[tslot / 2], rec, length, fields, nf, tcols);
+            tpl_build(&tpls[tslot], &tpl_next[tslot / TPL_WAYS], rec, length, fields, nf, tcols);
             n++;
             off = end;
             continue;
