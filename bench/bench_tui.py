@@ -386,95 +386,118 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+PARTS = ("first", "ops", "live")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--live-seconds", type=float, default=10.0)
     ap.add_argument("--live-keep", type=int, default=200_000)
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"which measurements (of {', '.join(PARTS)})")
     ap.add_argument("--quick", action="store_true", help="fewer events and runs (a smoke run)")
     args = ap.parse_args()
     if args.quick:
         args.events, args.repeat, args.live_seconds = 200_000, 1, 4.0
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not parts or set(parts) - set(PARTS):
+        ap.error(f"--parts takes some of {', '.join(PARTS)}")
 
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    work = Path(tempfile.mkdtemp(prefix="bench_tui."))
+    try:
+        sections = []
+        if "first" in parts or "ops" in parts:
+            sections += snapshot_parts(args, parts, work)
+        if "live" in parts:
+            sections.append(live_report(args, live_tail(work, args.live_seconds, args.live_keep)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stamp += f", load average {os.getloadavg()[0]:.1f}"
+    print("## The viewer (TUI)\n")
+    print(f"{stamp}; Python {sys.version.split()[0]}, {os.cpu_count()} cores; terminal {SIZE[0]}x{SIZE[1]}; "
+          f"medians of {args.repeat} runs.\n")
+    print("\n".join(sections).rstrip())
+
+
+def snapshot_parts(args: argparse.Namespace, parts: list[str], work: Path) -> list[str]:
+    """Sections 1 to 3, over one snapshot of ``args.events`` demo events and its NDJSON export."""
     from bench_export import build_snapshot
     from ttview.export import write_export
     from ttview.sources import load_snapshots
 
-    work = Path(tempfile.mkdtemp(prefix="bench_tui."))
-    tmux = Tmux()
-    try:
-        snap, impl = build_snapshot(work, args.events)
-        frame = load_snapshots(snap, on_error="raise").frame
-        n = frame.height
-        ndjson = work / "events.ndjson"
-        write_export(frame, ndjson, fmt="ndjson")
-        del frame
-
-        # 1. first screen
+    snap, impl = build_snapshot(work, args.events)
+    frame = load_snapshots(snap, on_error="raise").frame
+    n = frame.height
+    ndjson = work / "events.ndjson"
+    write_export(frame, ndjson, fmt="ndjson")
+    del frame
+    about = (f"{n:,} demo events in one snapshot ({snap.stat().st_size / 1e6:.1f} MB, {impl} writer; "
+             f"NDJSON export of the same events {ndjson.stat().st_size / 1e6:.0f} MB).\n")
+    out = []
+    if "first" in parts:
+        tmux = Tmux()
         first: dict[str, list[float]] = {}
         peers = {"lnav": shutil.which("lnav"), "toolong": shutil.which("tl")}
-        if tmux.exe:
-            for _ in range(args.repeat):
-                first.setdefault("ttview", []).append(tmux.first_screen(
-                    [sys.executable, "-m", "ttview", "open", str(snap)], ttview_ready(n), ROOT))
-                if peers["lnav"]:
-                    first.setdefault("lnav", []).append(tmux.first_screen(
-                        [peers["lnav"], str(ndjson)], peer_ready, work))
-                if peers["toolong"]:
-                    first.setdefault("toolong", []).append(tmux.first_screen(
-                        [peers["toolong"], str(ndjson)], peer_ready, work))
+        try:
+            if tmux.exe:
+                for _ in range(args.repeat):
+                    first.setdefault("ttview", []).append(tmux.first_screen(
+                        [sys.executable, "-m", "ttview", "open", str(snap)], ttview_ready(n), ROOT))
+                    if peers["lnav"]:
+                        first.setdefault("lnav", []).append(tmux.first_screen(
+                            [peers["lnav"], str(ndjson)], peer_ready, work))
+                    if peers["toolong"]:
+                        first.setdefault("toolong", []).append(tmux.first_screen(
+                            [peers["toolong"], str(ndjson)], peer_ready, work))
+        finally:
+            tmux.close()
         phases = [run_child("--child-phases", str(snap), repr(time.time())) for _ in range(args.repeat)]
-
-        # 2. + 3. filter, group-by, histogram; jq
+        out.append(first_report(about, n, first, phases, has_tmux=bool(tmux.exe)))
+    if "ops" in parts:
         ops = run_child("--child-ops", str(snap), str(args.repeat))
-        jq = jq_count(ndjson)
+        out.append(ops_report(about, ops, jq_count(ndjson)))
+    return out
 
-        # 4. live tail
-        live = live_tail(work, args.live_seconds, args.live_keep)
-        snap_mb, ndjson_mb = snap.stat().st_size / 1e6, ndjson.stat().st_size / 1e6
-        print(json.dumps({"first": first, "phases": phases, "ops": ops, "jq": jq}), file=sys.stderr)
-    finally:
-        tmux.close()
-        shutil.rmtree(work, ignore_errors=True)
 
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    stamp += f", load average {os.getloadavg()[0]:.1f}"
-    py = sys.version.split()[0]
-    print("## The viewer (TUI)\n")
-    print(f"{stamp}; Python {py}, {os.cpu_count()} cores; {n:,} demo events in one snapshot "
-          f"({snap_mb:.1f} MB, {impl} writer; NDJSON export {ndjson_mb:.0f} MB); "
-          f"terminal {SIZE[0]}x{SIZE[1]}; medians of {args.repeat} runs.\n")
-
-    print("### First screen\n")
-    print("| viewer, opening the million events | seconds to the first screen | vs ttview |")
-    print("|---|---:|---:|")
-    if not tmux.exe:
-        print("| tmux not installed (apt-get install tmux): no terminal measurement | - | - |")
+def first_report(about: str, n: int, first: dict[str, list[float]], phases: list[dict[str, float]],
+                 *, has_tmux: bool) -> str:
+    lines = ["### First screen\n", about,
+             "| viewer, opening the million events | seconds to the first screen | vs ttview |",
+             "|---|---:|---:|"]
+    if not has_tmux:
+        lines.append("| tmux not installed (apt-get install tmux): no terminal measurement | - | - |")
     mine = statistics.median(first["ttview"]) if first.get("ttview") else None
     if mine is not None:
-        print(f"| `ttview open` the snapshot (header shows {n:,} events, rows drawn) | {mine:.2f} | 1x |")
+        lines.append(f"| `ttview open` the snapshot (header shows {n:,} events, rows drawn) | {mine:.2f} | 1x |")
     for name, what in (("lnav", "`lnav` the NDJSON export"), ("toolong", "`tl` (toolong) the NDJSON export")):
         if first.get(name):
             secs = statistics.median(first[name])
-            ratio = f"{secs / mine:.1f}x slower" if mine and secs >= mine else f"{mine / secs:.1f}x faster" if mine else "-"
-            print(f"| {what} (a line of it on the screen) | {secs:.2f} | {ratio} |")
-        elif tmux.exe:
-            print(f"| {name}: not installed | - | - |")
-    print()
-    phase_names = list(phases[0])
-    med = {k: statistics.median(p[k] for p in phases) for k in phase_names}
-    print("Headless phases of the same start (seconds since the process was started; medians): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) + ".\n")
+            if mine is None:
+                ratio = "-"
+            elif secs >= mine:
+                ratio = f"{secs / mine:.1f}x slower"
+            else:
+                ratio = f"{mine / secs:.1f}x faster"
+            lines.append(f"| {what} (a line of it on the screen) | {secs:.2f} | {ratio} |")
+        elif has_tmux:
+            lines.append(f"| {name}: not installed | - | - |")
+    med = {k: statistics.median(p[k] for p in phases) for k in phases[0]}
+    lines.append("\nThe same start, headless, in phases (seconds since the process was started; medians): "
+                 + ", ".join(f"{k} {v:.2f}" for k, v in med.items()) + ".\n")
     if mine is not None:
-        print(f"- first screen {mine:.2f} s (target < 1.5 s): {'met' if mine < 1.5 else 'NOT met'}\n")
+        lines.append(f"- first screen {mine:.2f} s (target < 1.5 s): {'met' if mine < 1.5 else 'NOT met'}\n")
+    return "\n".join(lines)
 
-    print("### Filter, group-by, histogram on the loaded events\n")
-    print("Key to result on the screen, through Textual's pilot; work runs in a thread worker. "
-          "\"Longest UI stall\": the longest gap of a 5 ms UI timer while the work ran; \"keys answered\": keys "
-          "pressed during the work and answered before it ended (their slowest answer in brackets).\n")
-    print("| action | ms (median) | best | longest UI stall, ms | keys answered meanwhile |")
-    print("|---|---:|---:|---:|---:|")
+
+def ops_report(about: str, ops: dict[str, Any], jq: tuple[float, int] | None) -> str:
+    lines = ["### Filter, group-by, histogram on the loaded events\n", about,
+             "Key to result on the screen, through Textual's pilot; the work runs in a thread worker. "
+             "\"Longest UI stall\": the longest gap of a 5 ms UI timer while the work ran; \"keys answered\": "
+             "keys pressed during the work and answered before it ended (their slowest answer in brackets).\n",
+             "| action | ms (median) | best | longest UI stall, ms | keys answered meanwhile |",
+             "|---|---:|---:|---:|---:|"]
     labels = {
         "filter": f"filter `{FILTER}`",
         "group-by": "group-by logger, count/rate/p50..max of latency_us (`b`)",
@@ -482,40 +505,44 @@ def main() -> None:
     }
     for name, label in labels.items():
         r = ops[name]
-        print(f"| {label} | {r['seconds'] * 1e3:.0f} | {r['best'] * 1e3:.0f} | {r['max_stall'] * 1e3:.0f} | "
-              f"{r['keys_meanwhile']} ({r['key_latency_max'] * 1e3:.0f} ms) |")
+        lines.append(f"| {label} | {r['seconds'] * 1e3:.0f} | {r['best'] * 1e3:.0f} | {r['max_stall'] * 1e3:.0f} | "
+                     f"{r['keys_meanwhile']} ({r['key_latency_max'] * 1e3:.0f} ms) |")
     worst = max(ops[k]["seconds"] for k in labels)
-    print(f"\n- slowest of the three {worst * 1e3:.0f} ms (target < 300 ms each): {'met' if worst < 0.3 else 'NOT met'}\n")
-
-    print("### The filter's count against jq\n")
+    lines.append(f"\n- slowest of the three {worst * 1e3:.0f} ms (target < 300 ms each): "
+                 f"{'met' if worst < 0.3 else 'NOT met'}\n")
+    lines.append("### The filter's count against jq\n")
     if jq is None:
-        print("jq not installed (apt-get install jq): no comparison.\n")
+        lines.append("jq not installed (apt-get install jq): no comparison.\n")
     else:
         jq_secs, jq_n = jq
         secs = ops["filter"]["seconds"]
-        print("| counting the events of the filter | seconds | vs jq |")
-        print("|---|---:|---:|")
-        print(f"| ttview: filter applied in the app, {ops['filter_count']:,} rows shown | {secs:.3f} | "
-              f"{jq_secs / secs:.0f}x faster |")
-        print(f"| jq: `[inputs | select(...)] | length` over the NDJSON, {jq_n:,} | {jq_secs:.3f} | 1x |")
-        print(f"\n- the counts are equal: {jq_n == ops['filter_count']}\n")
+        lines += ["| counting the events of the filter | seconds | vs jq |", "|---|---:|---:|",
+                  f"| ttview: the filter applied in the app, {ops['filter_count']:,} rows shown | {secs:.3f} | "
+                  f"{jq_secs / secs:.0f}x faster |",
+                  f"| jq: `[inputs | select(...)] | length` over the NDJSON, {jq_n:,} | {jq_secs:.3f} | 1x |",
+                  f"\n- the counts are equal: {jq_n == ops['filter_count']}\n"]
+    return "\n".join(lines)
 
-    print("### Live tail\n")
+
+def live_report(args: argparse.Namespace, live: dict[str, Any]) -> str:
     behind, rss = live["behind"], live["rss"]
     produced = live["producer"]
     rate = produced["logged"] / produced["seconds"]
-    half = [m for t, m in rss if t >= args.live_seconds / 2]
-    print(f"A producer logged {rate:,.0f} events/s ({produced['logged']:,} in {produced['seconds']:.1f} s, "
-          f"C engine, sidecar draining); the viewer followed for {args.live_seconds:.0f} s keeping "
-          f"{args.live_keep:,} events. How far the newest event on the screen was behind the clock, "
-          f"sampled every 20 ms ({len(behind)} samples):\n")
-    print("| p50 | p90 | p99 | max | events kept (max) | RSS first half, MB | RSS second half, MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    first_half = [m for t, m in rss if t < args.live_seconds / 2]
-    print(f"| {pct(behind, 0.5) * 1e3:.0f} ms | {pct(behind, 0.9) * 1e3:.0f} ms | {pct(behind, 0.99) * 1e3:.0f} ms | "
-          f"{max(behind) * 1e3:.0f} ms | {live['kept_max']:,} | {max(first_half):.0f} | {max(half):.0f} |")
-    print(f"\n- newest event within 250 ms at p99: {'met' if pct(behind, 0.99) < 0.25 else 'NOT met'}; "
-          f"memory bounded: {live['kept_max'] <= args.live_keep} (kept ≤ {args.live_keep:,})")
+    halves = ([m for t, m in rss if t < args.live_seconds / 2], [m for t, m in rss if t >= args.live_seconds / 2])
+    p99 = pct(behind, 0.99)
+    return "\n".join([
+        "### Live tail\n",
+        f"A producer logged {rate:,.0f} events/s ({produced['logged']:,} in {produced['seconds']:.1f} s, C engine, "
+        f"market-replay events, a sidecar draining the ring); the viewer followed it for {args.live_seconds:.0f} s "
+        f"keeping {args.live_keep:,} events and received {live['received']:,}. How far the newest event on the "
+        f"screen was behind the clock, sampled every 20 ms ({len(behind)} samples):\n",
+        "| p50 | p90 | p99 | max | events kept (max) | RSS first half, MB | RSS second half, MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {pct(behind, 0.5) * 1e3:.0f} ms | {pct(behind, 0.9) * 1e3:.0f} ms | {p99 * 1e3:.0f} ms | "
+        f"{max(behind) * 1e3:.0f} ms | {live['kept_max']:,} | {max(halves[0]):.0f} | {max(halves[1]):.0f} |",
+        f"\n- newest event within 250 ms at p99: {'met' if p99 < 0.25 else 'NOT met'}; memory bounded: "
+        f"{'yes' if live['kept_max'] <= args.live_keep else 'NO'} (at most {args.live_keep:,} events kept)\n",
+    ])
 
 
 if __name__ == "__main__":
