@@ -307,16 +307,18 @@ def _text(mm: Any, off: int, size: int) -> str:
 def load_u64(mm: Any, off: int) -> int:
     """One aligned 8-byte load of a header word.
 
-    ``struct`` reads and writes '<Q' a byte at a time, so a position the producer is updating
-    could be seen half old, half new; a memoryview of 8-byte words is a single access.
+    ``struct.pack_into`` zero-fills its target before it writes the value, so a position stored
+    with it can be seen as 0 by another process (and stays 0 if the writer is killed in between);
+    a store to a memoryview of 8-byte words is a single access. Only the header is viewed as
+    words: the file may be longer than its header says, by any number of bytes.
     """
-    with memoryview(mm) as raw, raw.cast("Q") as words:
+    with memoryview(mm) as raw, raw[: R.HEADER_SIZE] as head, head.cast("Q") as words:
         return int(words[off >> 3])
 
 
 def store_u64(mm: Any, off: int, value: int) -> None:
     """One aligned 8-byte store of a header word (see load_u64)."""
-    with memoryview(mm) as raw, raw.cast("Q") as words:
+    with memoryview(mm) as raw, raw[: R.HEADER_SIZE] as head, head.cast("Q") as words:
         words[off >> 3] = value
 
 

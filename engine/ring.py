@@ -473,15 +473,16 @@ class PyRing:
 
     # -- header access --
     def _u64(self, off: int) -> int:
-        # one aligned 8-byte access: struct moves '<Q' a byte at a time, and a reader in
-        # another process must never see a position half updated
+        # one aligned 8-byte access: struct.pack_into zero-fills before it writes, and a reader
+        # in another process must never see a position other than its old or new value. Only the
+        # header is viewed as words: the file may be longer than its header says.
         assert self._mm is not None
-        with memoryview(self._mm) as raw, raw.cast("Q") as words:
+        with memoryview(self._mm) as raw, raw[:HEADER_SIZE] as head, head.cast("Q") as words:
             return int(words[off >> 3])
 
     def _set_u64(self, off: int, value: int) -> None:
         assert self._mm is not None
-        with memoryview(self._mm) as raw, raw.cast("Q") as words:
+        with memoryview(self._mm) as raw, raw[:HEADER_SIZE] as head, head.cast("Q") as words:
             words[off >> 3] = value
 
     def _u32(self, off: int) -> int:
