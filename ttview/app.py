@@ -34,7 +34,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -59,7 +58,7 @@ from ttview.widgets.prompt_bar import PromptBar
 from ttview.widgets.status_header import HeaderState, StatusHeader
 
 if TYPE_CHECKING:
-    from ttview.sources import LoadResult
+    from ttview.sources import Loading
 
 __all__ = ["SourceSpec", "TTViewApp", "make_app"]
 
@@ -91,7 +90,7 @@ class SourceSpec:
     max_live_events: int = 200_000
     frame: pl.DataFrame | None = None
     label: str = ""
-    preload: Future[LoadResult] | None = None
+    preload: Loading | None = None
     """The load of ``paths`` already under way (:func:`ttview.sources.start_loading`)."""
 
 
@@ -103,7 +102,7 @@ def make_app(
     service: str | None = None,
     max_live_events: int = 200_000,
     filter_text: str = "",
-    preload: Future[LoadResult] | None = None,
+    preload: Loading | None = None,
 ) -> TTViewApp:
     """The app over snapshot ``paths`` (files, directories, globs; merged by time) or, with
     ``live=True``, over the live rings in ``shm_dir`` (of ``service`` only, if given), keeping the
@@ -284,10 +283,16 @@ class TTViewApp(App[None]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load_snapshots(self, paths: list[str]) -> None:
-        from ttview.sources import load_snapshots
+        from ttview.sources import start_loading
 
-        preload, self.spec.preload = self.spec.preload, None
-        result = preload.result() if preload is not None else load_snapshots(paths)
+        loading, self.spec.preload = self.spec.preload, None
+        if loading is None:
+            loading = start_loading(paths)
+        newest = loading.newest.result()
+        if newest is not None:  # the first screen, while the rest is decoded
+            names = [p.name for p in newest.files]
+            self.post_message(SourcesLoaded(newest.frame, names, [], total=newest.total))
+        result = loading.full.result()
         files = [p.name for p in result.files]
         self.post_message(
             SourcesLoaded(
@@ -300,6 +305,19 @@ class TTViewApp(App[None]):
         )
 
     def on_sources_loaded(self, message: SourcesLoaded) -> None:
+        log = self.log_view
+        if message.total is not None:  # the newest events: shown until all are in
+            if self.loaded.is_set():
+                return
+            self.full = self.view = message.frame
+            self.sources = message.files or self.sources
+            log.follow = False
+            log.set_frame(message.frame, cursor=max(0, message.frame.height - 1))
+            self._set_header(mode="loading", sources=tuple(self.sources), total=message.total,
+                             shown=message.frame.height, busy="decoding the older events…")
+            return
+        # the first screen's cursor stays on its event (rows counted from the end)
+        from_end = log.row_count - log.cursor if log.row_count else 1
         self.full = message.frame
         self.view = message.frame
         self.sources = message.files or self.sources
@@ -311,15 +329,18 @@ class TTViewApp(App[None]):
             )
         if not message.files and message.errors:
             self.sources = ["no snapshot loaded"]
-        log = self.log_view
         log.follow = False
-        log.set_frame(self.view, cursor=max(0, self.view.height - 1))
-        self._set_header(mode="snapshot", sources=tuple(self.sources))
+        log.set_frame(self.view, cursor=max(0, self.view.height - max(1, from_end)))
+        self._set_header(mode="snapshot", sources=tuple(self.sources), busy="")
         self._counts_changed()
         self.loaded.set()
         if self.initial_filter:
             self.prompt.histories["filter"].append(self.initial_filter)
             self.apply_filter(self.initial_filter)
+        elif self.filter_text:  # typed while the events were loading: now over all of them
+            self.apply_filter(self.filter_text, quiet=True)
+        elif log.search_term:
+            self._run_search(log.search_term)
 
     # ---- live tail ----------------------------------------------------------------------------
 

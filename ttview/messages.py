@@ -24,13 +24,15 @@ __all__ = [
 
 @dataclass
 class SourcesLoaded(Message):
-    """Snapshot files were read (in a worker)."""
+    """Snapshot files were read (in a worker). With ``total`` set, ``frame`` holds only their
+    newest events (the last rows of all ``total``), shown while the rest are decoded."""
 
     frame: pl.DataFrame
     files: list[str]
     errors: list[str]
     dropped: int = 0
     lost: int = 0
+    total: int | None = None
 
 
 @dataclass

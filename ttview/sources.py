@@ -43,6 +43,7 @@ from engine.snapfile import (
     concat_columns,
     list_snapshots,
     read_snapshot,
+    snapshot_info,
     snapshot_sort_key,
 )
 
@@ -335,23 +336,82 @@ def load_snapshots(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     return result
 
 
-def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Future[LoadResult]:
-    """:func:`load_snapshots` of ``paths`` begun now in a thread of its own; the future holds
-    its result. The viewer starts it before importing its UI, so the decoding overlaps the
-    imports and the first layout (the snapshot code releases the GIL for most of its work)."""
-    future: Future[LoadResult] = Future()
+@dataclass
+class NewestEvents:
+    """The newest events of some snapshots: ``frame`` is exactly the last rows of the frame
+    :func:`load_snapshots` gives for the same paths; ``total`` counts all their events."""
+
+    frame: pl.DataFrame
+    total: int
+    files: list[Path] = field(default_factory=list)
+
+
+def load_newest(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> NewestEvents | None:
+    """The newest events of the snapshots (those from the start of the newest file's last chunk
+    on), reading only the chunks that hold them; None when that would be all of them anyway.
+
+    Every file's chunk index says which chunks end at or after that time; those are decoded and
+    merged, so the result is an exact suffix of the full merge. A file that cannot be read makes
+    it None (the full load reports it).
+    """
+    files, _errors = resolve_paths(paths)
+    try:
+        infos = [snapshot_info(f) for f in files]
+    except SnapshotError:
+        return None
+    lasts = [i.index[-1] for i in infos if i.index]
+    if not lasts:
+        return None
+    since = max(int(c["ts_min"]) for c in lasts)
+    total = sum(i.count for i in infos)
+    keep = sum(int(c.get("n", 0)) for i in infos for c in i.index if int(c["ts_max"]) >= since)
+    if keep * 2 > total:  # not worth a second pass
+        return None
+    parts: list[Columns] = []
+    for f, info in zip(files, infos):
+        if info.index and int(info.index[-1]["ts_max"]) >= since:
+            try:
+                parts.append(read_snapshot(f, ts_min=since).columns)
+            except SnapshotError:
+                return None
+    frame = columns_to_frame(concat_columns(parts))
+    # chunks of other files may start earlier than ``since``: their older rows would lack the
+    # events of the chunks that were skipped, so only rows from ``since`` on are exact
+    starts = frame.get_column("ts").dt.epoch("ns").search_sorted(since, side="left")
+    return NewestEvents(frame.slice(int(starts)), total, files)
+
+
+@dataclass
+class Loading:
+    """Snapshots being loaded in a thread (:func:`start_loading`): first their newest events,
+    then all of them."""
+
+    newest: Future[NewestEvents | None]
+    full: Future[LoadResult]
+
+
+def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Loading:
+    """Load ``paths`` in a thread of its own, begun now: :func:`load_newest` first (the viewer
+    draws its first screen from it), then :func:`load_snapshots`. The viewer starts this before
+    importing its UI, so decoding overlaps the imports and the first layout."""
+    loading = Loading(Future(), Future())
     paths = list(paths)
 
     def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
+        for future in (loading.newest, loading.full):
+            future.set_running_or_notify_cancel()
         try:
-            future.set_result(load_snapshots(paths))
+            newest = load_newest(paths)
+        except Exception:  # noqa: BLE001 - the full load below meets the same trouble and says so
+            newest = None
+        loading.newest.set_result(newest)
+        try:
+            loading.full.set_result(load_snapshots(paths))
         except BaseException as exc:  # handed to whoever asks for the result
-            future.set_exception(exc)
+            loading.full.set_exception(exc)
 
     threading.Thread(target=run, name="ttview-load", daemon=True).start()
-    return future
+    return loading
 
 
 # ---- live rings ---------------------------------------------------------------------------------

@@ -236,7 +236,7 @@ def test_open_tail_and_no_command_hand_off_to_the_viewer(
     preload = opened.pop("preload")  # the load began before the viewer was imported
     paths = [str(p) for p in sorted(samples.glob("*.ttsnap"), key=_name_time)]
     assert opened == {"paths": paths, "filter_text": "level >= WARN"}
-    loaded = preload.result(timeout=30)
+    loaded = preload.full.result(timeout=30)
     assert [str(f) for f in loaded.files] == paths and loaded.frame.height == load_snapshots(paths).frame.height
     assert run("tail", "trader", "--shm-dir", tmp_path, "--max-events", "1000").exit_code == 0
     assert fake_viewer[-1] == {
@@ -248,7 +248,7 @@ def test_open_tail_and_no_command_hand_off_to_the_viewer(
     }
     env = {"TTLOG_SHM_DIR": str(tmp_path), "TTLOG_SNAPSHOT_DIR": str(tmp_path / "none")}
     assert run(env=env).exit_code == 0
-    assert fake_viewer[-1]["preload"].result(timeout=30).frame.height > 0
+    assert fake_viewer[-1]["preload"].full.result(timeout=30).frame.height > 0
     assert [Path(p).name for p in fake_viewer[-1]["paths"]] == [
         p.name for p in sorted(samples.glob("*.ttsnap"), key=_name_time)
     ]

@@ -30,6 +30,7 @@ from ttview.sources import (
     columns_to_frame,
     concat_frames,
     field_column,
+    load_newest,
     load_snapshots,
     resolve_paths,
     start_loading,
@@ -222,9 +223,43 @@ def test_several_files_merged_and_a_corrupt_one_reported(tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     assert "no *.ttsnap files" in load_snapshots(tmp_path / "empty").errors[0].message
     # begun early in a thread (the viewer's start): the same result, errors included
-    early = start_loading([out, tmp_path / "nope.ttsnap"]).result(timeout=30)
+    loading = start_loading([out, tmp_path / "nope.ttsnap"])
+    assert loading.newest.result(timeout=30) is None  # the corrupt file: nothing early, all later
+    early = loading.full.result(timeout=30)
     assert early.frame.equals(df) and early.files == files
     assert [e.path for e in early.errors] == [tmp_path / "nope.ttsnap", bad]
+
+
+def test_newest_events_are_an_exact_suffix_of_the_full_merge(tmp_path: Path) -> None:
+    # two services whose snapshots overlap in time, each cut into chunks of 100 events
+    out = tmp_path / "snaps"
+    # (b's chunks are shorter in time: the older rows of a's last chunk interleave with a chunk
+    # of b that is skipped, so only rows from the start of b's last chunk on are exact)
+    for service, start, step in (("a", 0, 7), ("b", 2000, 5)):
+        (tmp_path / service).mkdir()
+        ring, path = py_ring(tmp_path / service, service=service)
+        clocked(ring, [BASE + start + i * step for i in range(1000)])
+        log = R.PyLogger(ring, "x")
+        for i in range(1000):
+            log.info("e", i=i, svc=service)
+        snap(out, RingReader(path).read_all(), service=service, chunk_size=100)
+    full = load_snapshots([out]).frame
+    newest = load_newest([out])
+    assert newest is not None and newest.total == full.height == 2000
+    assert 100 <= newest.frame.height < 1000
+    assert newest.frame.equals(full.tail(newest.frame.height))
+    assert set(newest.frame["service"].to_list()) == {"a", "b"}
+    loading = start_loading([out])
+    early = loading.newest.result(timeout=30)
+    assert early is not None and early.frame.equals(newest.frame)
+    assert loading.full.result(timeout=30).frame.equals(full)
+    # one chunk in all: reading the newest first would gain nothing
+    small = tmp_path / "small"
+    (tmp_path / "c").mkdir()
+    ring, path = py_ring(tmp_path / "c", service="c")
+    R.PyLogger(ring, "x").info("e")
+    snap(small, RingReader(path).read_all())
+    assert load_newest([small]) is None
 
 
 def test_resolve_paths_directory_newest_last(tmp_path: Path) -> None:
