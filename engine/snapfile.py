@@ -51,6 +51,7 @@ __all__ = [
     "SUFFIX",
     "Columns",
     "FieldData",
+    "ParsedSnapshot",
     "Snapshot",
     "SnapshotError",
     "SnapshotInfo",
@@ -58,6 +59,7 @@ __all__ = [
     "apply_retention",
     "concat_columns",
     "list_snapshots",
+    "parse_snapshot",
     "read_snapshot",
     "snapshot_filename",
     "snapshot_info",
@@ -1482,13 +1484,28 @@ class Snapshot:
         return self.columns.iter_events()
 
 
-def read_snapshot(path: str | os.PathLike[str], *, ts_min: int | None = None, ts_max: int | None = None,
-                  min_level: int | None = None) -> Snapshot:
-    """Read and check a whole snapshot. Raises SnapshotError (one line naming the file).
+class ParsedSnapshot:
+    """A snapshot file read, decompressed and CBOR-decoded, its header checked, its columns not
+    decoded yet (:func:`parse_snapshot`). ``decode`` may be called several times, for different
+    time ranges, without reading the file again."""
 
-    ``ts_min``/``ts_max`` (ns) and ``min_level`` skip chunks whose stats show they hold no
-    matching event (events of a chunk that is read are all kept: filter the result).
-    """
+    def __init__(self, path: Path, info: SnapshotInfo, obj: dict[str, Any]) -> None:
+        self.path = path
+        self.info = info
+        self._obj = obj
+
+    def decode(self, *, ts_min: int | None = None, ts_max: int | None = None,
+               min_level: int | None = None) -> Snapshot:
+        """The events, as :func:`read_snapshot` gives them. Raises SnapshotError (one line)."""
+        try:
+            return _decode_body(self.info, self._obj, ts_min, ts_max, min_level)
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes, one clear line
+            raise _fail(self.path, exc) from None
+
+
+def parse_snapshot(path: str | os.PathLike[str]) -> ParsedSnapshot:
+    """Read, decompress and CBOR-decode a snapshot and check its header; the columns are decoded
+    by :meth:`ParsedSnapshot.decode`. Raises SnapshotError (one line naming the file)."""
     p = Path(path)
     data = _read_bytes(p)
     raw = _decompress(p, data)
@@ -1497,9 +1514,19 @@ def read_snapshot(path: str | os.PathLike[str], *, ts_min: int | None = None, ts
         del raw
         info = _header_info(p, len(data), {k: v for k, v in obj.items() if k not in _HEADER_KEYS_STOP}
                             if isinstance(obj, dict) else obj)
-        return _decode_body(info, obj, ts_min, ts_max, min_level)
     except Exception as exc:  # noqa: BLE001 - whatever the bytes, one clear line
         raise _fail(p, exc) from None
+    return ParsedSnapshot(p, info, obj)
+
+
+def read_snapshot(path: str | os.PathLike[str], *, ts_min: int | None = None, ts_max: int | None = None,
+                  min_level: int | None = None) -> Snapshot:
+    """Read and check a whole snapshot. Raises SnapshotError (one line naming the file).
+
+    ``ts_min``/``ts_max`` (ns) and ``min_level`` skip chunks whose stats show they hold no
+    matching event (events of a chunk that is read are all kept: filter the result).
+    """
+    return parse_snapshot(path).decode(ts_min=ts_min, ts_max=ts_max, min_level=min_level)
 
 
 def _tag_array(value: Any, n: int | None, what: str, *, ints: bool = True) -> Any:

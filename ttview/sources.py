@@ -37,11 +37,13 @@ from engine.snapfile import (
     SUFFIX,
     Columns,
     FieldData,
+    ParsedSnapshot,
     SnapshotError,
     SnapshotInfo,
     SnapshotWriter,
     concat_columns,
     list_snapshots,
+    parse_snapshot,
     read_snapshot,
     snapshot_info,
     snapshot_sort_key,
@@ -305,12 +307,13 @@ def resolve_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
 
 
 def load_snapshots(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-                   on_error: str = "report") -> LoadResult:
+                   on_error: str = "report", parsed: dict[Path, ParsedSnapshot] | None = None) -> LoadResult:
     """Load snapshot files into one event DataFrame, merged by ``ts``.
 
     ``paths``: files, directories (every ``*.ttsnap`` inside) or globs. ``on_error="report"``
     (default) records one line per bad or missing path in ``LoadResult.errors`` and loads the
-    rest; ``on_error="raise"`` raises the first as SnapshotError.
+    rest; ``on_error="raise"`` raises the first as SnapshotError. ``parsed``: files already read
+    (:func:`load_newest` leaves them), taken from the dict instead of being read again.
     """
     if on_error not in ("report", "raise"):
         raise ValueError(f"on_error must be 'report' or 'raise', not {on_error!r}")
@@ -321,7 +324,8 @@ def load_snapshots(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     result = LoadResult(frame=empty_events_frame(), errors=errors)
     for path in files:
         try:
-            snap = read_snapshot(path)
+            early = parsed.pop(path, None) if parsed else None
+            snap = early.decode() if early is not None else read_snapshot(path)
         except SnapshotError as exc:
             if on_error == "raise":
                 raise
@@ -344,6 +348,8 @@ class NewestEvents:
     frame: pl.DataFrame
     total: int
     files: list[Path] = field(default_factory=list)
+    parsed: dict[Path, ParsedSnapshot] = field(default_factory=dict, repr=False)
+    """The files read to find these events (``load_snapshots(..., parsed=...)`` reuses them)."""
 
 
 def load_newest(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> NewestEvents | None:
@@ -368,17 +374,19 @@ def load_newest(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
     if keep * 2 > total:  # not worth a second pass
         return None
     parts: list[Columns] = []
+    parsed: dict[Path, ParsedSnapshot] = {}
     for f, info in zip(files, infos):
         if info.index and int(info.index[-1]["ts_max"]) >= since:
             try:
-                parts.append(read_snapshot(f, ts_min=since).columns)
+                parsed[f] = parse_snapshot(f)
+                parts.append(parsed[f].decode(ts_min=since).columns)
             except SnapshotError:
                 return None
     frame = columns_to_frame(concat_columns(parts))
     # chunks of other files may start earlier than ``since``: their older rows would lack the
     # events of the chunks that were skipped, so only rows from ``since`` on are exact
     starts = frame.get_column("ts").dt.epoch("ns").search_sorted(since, side="left")
-    return NewestEvents(frame.slice(int(starts)), total, files)
+    return NewestEvents(frame.slice(int(starts)), total, files, parsed)
 
 
 @dataclass
@@ -405,8 +413,9 @@ def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Loading:
         except Exception:  # noqa: BLE001 - the full load below meets the same trouble and says so
             newest = None
         loading.newest.set_result(newest)
+        parsed = newest.parsed if newest is not None else None
         try:
-            loading.full.set_result(load_snapshots(paths))
+            loading.full.set_result(load_snapshots(paths, parsed=parsed))
         except BaseException as exc:  # handed to whoever asks for the result
             loading.full.set_exception(exc)
 
