@@ -486,12 +486,16 @@ class PyRing:
             words[off >> 3] = value
 
     def _u32(self, off: int) -> int:
+        # one aligned 4-byte access, for the same reason: another thread or process reading the
+        # minimum level must never see the zero that pack_into writes first
         assert self._mm is not None
-        return struct.unpack_from("<I", self._mm, off)[0]
+        with memoryview(self._mm) as raw, raw[:HEADER_SIZE] as head, head.cast("I") as words:
+            return int(words[off >> 2])
 
     def _set_u32(self, off: int, value: int) -> None:
         assert self._mm is not None
-        struct.pack_into("<I", self._mm, off, value)
+        with memoryview(self._mm) as raw, raw[:HEADER_SIZE] as head, head.cast("I") as words:
+            words[off >> 2] = value
 
     @property
     def min_level(self) -> int:
