@@ -29,6 +29,7 @@ polling and exporting run in thread workers and report back with messages
 
 from __future__ import annotations
 
+import gc
 import re
 import sys
 import threading
@@ -228,6 +229,10 @@ class TTViewApp(App[None]):
         return self.query_one("#detail", DetailPane)
 
     def on_mount(self) -> None:
+        # The objects of the imports and the first layout live as long as the app: out of the
+        # cyclic collector's sight, its full collections (which stall the UI for 100+ ms while a
+        # live tail allocates) have far less to walk.
+        gc.freeze()
         self.log_view.focus()
         spec = self.spec
         if spec.frame is not None:
