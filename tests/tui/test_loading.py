@@ -6,31 +6,36 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from tests.tui.helpers import screen_text, sync, type_text, wait_until, write_events
-from ttview.app import make_app
+from ttview.app import TTViewApp, make_app
 from ttview.screens.group_by import GroupByScreen
-from ttview.sources import Loading, NewestEvents, load_snapshots
+from ttview.sources import Loading, LoadResult, NewestEvents, load_snapshots
 
 SIZE = (120, 40)
 
 
-def pending(path: Path) -> tuple[Loading, NewestEvents, object]:
-    """A load of ``path`` whose two stages the test releases itself."""
+def pending(tmp_path: Path) -> tuple[TTViewApp, Loading, NewestEvents, LoadResult]:
+    """The app over a snapshot of 2000 events whose two load stages the test releases itself."""
+    path = write_events(tmp_path, events=2000)
     result = load_snapshots([path])
     newest = NewestEvents(result.frame.tail(50), result.frame.height, result.files)
-    return Loading(Future(), Future()), newest, result
+    loading = Loading(Future(), Future())
+    return make_app(paths=[str(path)], preload=loading), loading, newest, result
+
+
+async def show_newest(pilot: Any, loading: Loading, newest: NewestEvents) -> None:
+    loading.newest.set_result(newest)
+    await wait_until(pilot, lambda: pilot.app.log_view.row_count == 50, what="the newest events")
 
 
 @sync
 async def test_newest_events_first_then_all_with_the_cursor_on_the_same_event(tmp_path: Path) -> None:
-    path = write_events(tmp_path, events=2000)
-    loading, newest, result = pending(path)
-    app = make_app(paths=[str(path)], preload=loading)
+    app, loading, newest, result = pending(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         log = app.log_view
-        loading.newest.set_result(newest)
-        await wait_until(pilot, lambda: log.row_count == 50, what="the newest events")
+        await show_newest(pilot, loading, newest)
         text = screen_text(app)
         assert "LOADING" in text and "50 shown of 2,000 events" in text
         assert not app.loaded.is_set() and log.cursor == 49
@@ -49,12 +54,9 @@ async def test_newest_events_first_then_all_with_the_cursor_on_the_same_event(tm
 
 @sync
 async def test_a_filter_typed_while_loading_applies_to_every_event(tmp_path: Path) -> None:
-    path = write_events(tmp_path, events=2000)
-    loading, newest, result = pending(path)
-    app = make_app(paths=[str(path)], preload=loading)
+    app, loading, newest, result = pending(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        loading.newest.set_result(newest)
-        await wait_until(pilot, lambda: app.log_view.row_count == 50, what="the newest events")
+        await show_newest(pilot, loading, newest)
         await pilot.press("slash")
         await type_text(pilot, "level >= WARN")
         await pilot.press("enter")
