@@ -47,13 +47,15 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ttview.messages import FilterApplied, FilterFailed, LiveUpdate, SearchResult, SourcesLoaded
 from ttview.query import Filter, QueryError, compile_filter, parse_duration, parse_time
 from ttview.render import event_json, format_date, visible
+from ttview.screens import preload_screens
 from ttview.widgets.detail_pane import DetailPane
+from ttview.widgets.key_footer import KeyFooter
 from ttview.widgets.log_view import LogView, search_expr
 from ttview.widgets.prompt_bar import PromptBar
 from ttview.widgets.status_header import HeaderState, StatusHeader
@@ -214,7 +216,7 @@ class TTViewApp(App[None]):
         yield LogView(id="log")
         yield DetailPane(id="detail")
         yield PromptBar(id="prompt")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def log_view(self) -> LogView:
@@ -234,6 +236,7 @@ class TTViewApp(App[None]):
         # live tail allocates) have far less to walk.
         gc.freeze()
         self.log_view.focus()
+        preload_screens(self, self.loaded)  # the other screens' modules, once the events are drawn
         spec = self.spec
         if spec.frame is not None:
             self.sources = [spec.label or "events"]

@@ -16,13 +16,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Label, Select, Static
+from textual.widgets import DataTable, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from ttview.render import quote_filter_name, quote_filter_value, visible
 from ttview.schema import is_numeric_dtype
 from ttview.screens import ComputedScreen
 from ttview.stats import group_stats
+from ttview.widgets.key_footer import KeyFooter
 
 __all__ = ["GroupByScreen", "format_number", "group_condition"]
 
@@ -111,6 +112,8 @@ class GroupByScreen(ComputedScreen[str | None]):
         Binding("enter", "noop", "Filter to group", show=True, key_display="enter"),
     ]
 
+    AUTO_FOCUS = "#group-table"
+
     DEFAULT_CSS = """
     GroupByScreen {
         #group-title { height: 1; padding: 0 1; background: $panel; color: $accent; text-style: bold; }
@@ -164,7 +167,7 @@ class GroupByScreen(ComputedScreen[str | None]):
             )
         yield DataTable(id="group-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="group-note")
-        yield Footer()
+        yield KeyFooter()
 
     def _title(self) -> Text:
         title = Text(no_wrap=True, overflow="ellipsis")

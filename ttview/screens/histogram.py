@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Footer, Label, Select, Static
+from textual.widgets import Label, Select, Static
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
@@ -26,6 +26,7 @@ from ttview.render import visible
 from ttview.screens import ComputedScreen
 from ttview.screens.group_by import format_number, group_columns, numeric_fields
 from ttview.stats import Histogram, histogram
+from ttview.widgets.key_footer import KeyFooter
 
 __all__ = ["HistogramScreen"]
 
@@ -68,7 +69,8 @@ class HistogramScreen(ComputedScreen[None]):
         #hist-choices { height: 1; padding: 0 1; }
         #hist-choices Label { padding: 0 1 0 0; width: auto; }
         #hist-choices Select { width: 24; margin-right: 2; }
-        #hist-plot { height: 1fr; min-height: 8; }
+        #hist-plot, #hist-wait { height: 1fr; min-height: 8; }
+        #hist-wait { padding: 1 2; color: $foreground 60%; }
         #hist-stats { height: auto; max-height: 11; padding: 0 1; }
     }
     """
@@ -116,9 +118,13 @@ class HistogramScreen(ComputedScreen[None]):
                 compact=True,
                 id="hist-by",
             )
-        yield PlotextPlot(id="hist-plot")
+        # The plot is drawn once, with its numbers: until they come, a placeholder holds its place.
+        yield Static(Text("computing…"), id="hist-wait")
+        plot = PlotextPlot(id="hist-plot")
+        plot.display = False
+        yield plot
         yield Static("", id="hist-stats")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.compute()
@@ -164,6 +170,12 @@ class HistogramScreen(ComputedScreen[None]):
         return math.log10(value) if self.log_bins else value
 
     def _draw(self) -> None:
+        with self.app.batch_update():
+            self._draw_plot()
+            self.query_one("#hist-wait").display = False
+            self.query_one(PlotextPlot).display = True
+
+    def _draw_plot(self) -> None:
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_figure()

@@ -15,13 +15,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from ttview.render import format_clock, format_date, level_palette, rate_label, visible
 from ttview.schema import LEVELS, level_name
 from ttview.screens import ComputedScreen
 from ttview.stats import timeline
+from ttview.widgets.key_footer import KeyFooter
 from ttview.widgets.timeline_chart import AXIS_WIDTH, TimelineChart, TimelineData
 
 __all__ = ["TimelineScreen", "timeline_data"]
@@ -65,6 +66,8 @@ class TimelineScreen(ComputedScreen[int | None]):
         Binding("escape,q", "back", "Back"),
     ]
 
+    AUTO_FOCUS = "#timeline-chart"
+
     DEFAULT_CSS = """
     TimelineScreen {
         #timeline-title { height: 1; padding: 0 1; background: $panel; color: $accent; text-style: bold; }
@@ -86,7 +89,7 @@ class TimelineScreen(ComputedScreen[int | None]):
         yield Static(self._title(), id="timeline-title")
         yield TimelineChart(id="timeline-chart")
         yield Static("", id="timeline-status")
-        yield Footer()
+        yield KeyFooter()
 
     def _title(self) -> Text:
         title = Text(no_wrap=True, overflow="ellipsis")
