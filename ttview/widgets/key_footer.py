@@ -38,7 +38,8 @@ class KeyFooter(Footer):
         """What the footer would show now: one entry per key, in order."""
         app = self.app
         return tuple(
-            (key, binding.action, app.get_key_display(binding), binding.description, enabled, tooltip)
+            (key, binding.action, app.get_key_display(binding), binding.description, binding.group)
+            + (enabled, tooltip)
             for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
             if binding.show or key == app.COMMAND_PALETTE_BINDING
         )
