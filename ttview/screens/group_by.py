@@ -113,6 +113,7 @@ class GroupByScreen(ComputedScreen[str | None]):
     ]
 
     AUTO_FOCUS = "#group-table"
+    """Focused as the screen is composed, so the footer builds its keys (which the focus changes) once."""
 
     DEFAULT_CSS = """
     GroupByScreen {

@@ -67,6 +67,7 @@ class TimelineScreen(ComputedScreen[int | None]):
     ]
 
     AUTO_FOCUS = "#timeline-chart"
+    """Focused as the screen is composed, so the footer builds its keys (which the focus changes) once."""
 
     DEFAULT_CSS = """
     TimelineScreen {
