@@ -144,7 +144,7 @@ async def test_all_files_corrupt_still_opens(tmp_path: Path) -> None:
 def test_a_failing_loader_is_reported_and_the_app_stays_up(monkeypatch, tmp_path: Path) -> None:
     import ttview.sources
 
-    def broken(paths):
+    def broken(paths, **kw):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(ttview.sources, "load_snapshots", broken)
