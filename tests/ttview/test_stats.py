@@ -230,6 +230,20 @@ def test_histogram_nulls_nan_and_inf_are_not_binned() -> None:
     assert s.count == 3 and s.nulls == 3 and sum(s.counts) == 3
 
 
+@pytest.mark.parametrize("log", [False, True])
+def test_histogram_of_all_events_equals_one_group_of_all(log: bool) -> None:
+    rng = np.random.default_rng(5)
+    vals = [None if i % 7 == 0 else float(v) for i, v in enumerate(rng.lognormal(3, 1, 2000) - 2)]
+    frame = values_frame(vals).with_columns(pl.lit("x").alias("g"))
+    alone = histogram(frame, field="v", bins=20, log=log)
+    grouped = histogram(frame, field="v", bins=20, log=log, by="g")
+    assert alone.edges == grouped.edges
+    a, g = alone.series[0], grouped.series[0]
+    assert (a.counts, a.count, a.nulls, a.nonpositive) == (g.counts, g.count, g.nulls, g.nonpositive)
+    assert (a.min, a.mean, a.p50, a.p99, a.p999, a.max) == (g.min, g.mean, g.p50, g.p99, g.p999, g.max)
+    assert a.name == "all" and a.nulls == sum(v is None for v in vals)
+
+
 def test_histogram_log_bins_count_nonpositive_values_apart() -> None:
     vals = [0.0, -5.0, 1.0, 10.0, 100.0, 1000.0]
     h = histogram(values_frame(vals), field="v", bins=3, log=True)
