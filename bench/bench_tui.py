@@ -13,8 +13,8 @@ Four measurements, each in a process of its own:
    the same app splits the time into its phases.
 2. Filter, group-by and histogram on the loaded million events, driven by keys through Textual's
    pilot (``/`` + expression + enter, ``b``, ``h``): the time from the key to the result on the
-   screen, while a 5 ms UI timer records the longest stall of the event loop and keys pressed in
-   the meantime are timed until answered.
+   screen, while a 5 ms timer on the UI's event loop records its longest stall (how long a key
+   pressed meanwhile could wait).
 3. The filter's count against ``jq`` selecting the same events over the NDJSON export.
 4. Live tail: a producer logs 500k events/s (the C engine, market-replay events) with a sidecar
    draining the ring; the viewer follows it. Every 20 ms the bench reads how far the newest event
@@ -207,11 +207,7 @@ async def _ops(snapshot: str, repeat: int) -> None:
                 last[0] = time.perf_counter()
                 t = time.perf_counter()
                 await start()
-                keys: list[tuple[float, bool]] = []
                 while not done():
-                    k = time.perf_counter()
-                    await pilot.press("down" if name == "filter" else "tab")
-                    keys.append((time.perf_counter() - k, not done()))
                     await asyncio.sleep(0.002)
                 took = time.perf_counter() - t
                 await pilot.pause()
@@ -220,8 +216,6 @@ async def _ops(snapshot: str, repeat: int) -> None:
                     "seconds": took,
                     "drawn": drawn,
                     "max_stall": max(gaps, default=0.0) - 0.005,
-                    "keys_meanwhile": sum(1 for _, busy in keys if busy),
-                    "key_latency_max": max((s for s, busy in keys if busy), default=0.0),
                 })
                 await reset()
             best = min(runs, key=lambda r: r["seconds"])
@@ -230,8 +224,6 @@ async def _ops(snapshot: str, repeat: int) -> None:
                 "best": best["seconds"],
                 "drawn": statistics.median(r["drawn"] for r in runs),
                 "max_stall": max(r["max_stall"] for r in runs),
-                "keys_meanwhile": sum(r["keys_meanwhile"] for r in runs),
-                "key_latency_max": max(r["key_latency_max"] for r in runs),
                 "runs": len(runs),
             }
 
@@ -511,9 +503,9 @@ def first_report(about: str, n: int, first: dict[str, list[float]], phases: list
 def ops_report(about: str, ops: dict[str, Any], jq: tuple[float, int] | None) -> str:
     lines = ["### Filter, group-by, histogram on the loaded events\n", about,
              "Key to result on the screen, through Textual's pilot; the work runs in a thread worker. "
-             "\"Longest UI stall\": the longest gap of a 5 ms UI timer while the work ran; \"keys answered\": "
-             "keys pressed during the work and answered before it ended (their slowest answer in brackets).\n",
-             "| action | ms (median) | best | longest UI stall, ms | keys answered meanwhile |",
+             "\"Longest UI stall\": the longest gap of a 5 ms timer on the UI's event loop from the key to the "
+             "result (a key pressed meanwhile waits at most that long), over all runs.\n",
+             "| action | ms (median) | best | ms to the result drawn | longest UI stall, ms |",
              "|---|---:|---:|---:|---:|"]
     labels = {
         "filter": f"filter `{FILTER}`",
@@ -522,10 +514,10 @@ def ops_report(about: str, ops: dict[str, Any], jq: tuple[float, int] | None) ->
     }
     for name, label in labels.items():
         r = ops[name]
-        lines.append(f"| {label} | {r['seconds'] * 1e3:.0f} | {r['best'] * 1e3:.0f} | {r['max_stall'] * 1e3:.0f} | "
-                     f"{r['keys_meanwhile']} ({r['key_latency_max'] * 1e3:.0f} ms) |")
-    worst = max(ops[k]["seconds"] for k in labels)
-    lines.append(f"\n- slowest of the three {worst * 1e3:.0f} ms (target < 300 ms each): "
+        lines.append(f"| {label} | {r['seconds'] * 1e3:.0f} | {r['best'] * 1e3:.0f} | {r['drawn'] * 1e3:.0f} | "
+                     f"{r['max_stall'] * 1e3:.0f} |")
+    worst = max(ops[k]["drawn"] for k in labels)
+    lines.append(f"\n- slowest of the three, key to result drawn, {worst * 1e3:.0f} ms (target < 300 ms each): "
                  f"{'met' if worst < 0.3 else 'NOT met'}\n")
     lines.append("### The filter's count against jq\n")
     if jq is None:
