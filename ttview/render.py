@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from rich.style import Style
 from rich.text import Text
 
 from ttview.schema import LEVEL_NAMES, LEVELS, level_name
+from ttview.textsafe import LINE_LIMIT, cut, cut_mark, escape_char, is_unsafe, visible
 
 __all__ = [
     "DETAIL_LIMIT",
@@ -50,59 +50,15 @@ __all__ = [
     "quote_filter_value",
     "rate_label",
     "safe_text",
+    "si_label",
     "timeline_bars",
     "visible",
 ]
 
-LINE_LIMIT = 1_000
-"""Characters of one value shown in a log line; the rest is cut with a mark."""
-
 DETAIL_LIMIT = 20_000
 """Characters of one value shown in the detail pane."""
 
-_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _DAY_NS = 86_400 * 10**9
-
-
-# ---- escaping -----------------------------------------------------------------------------------
-
-
-def _escape_char(ch: str) -> str:
-    named = _NAMED_ESCAPES.get(ch)
-    if named is not None:
-        return named
-    code = ord(ch)
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _is_unsafe(ch: str) -> bool:
-    return unicodedata.category(ch) in _UNSAFE_CATEGORIES
-
-
-def _cut(text: str, limit: int | None) -> tuple[str, int]:
-    if limit is None or len(text) <= limit:
-        return text, 0
-    return text[:limit], len(text) - limit
-
-
-def _cut_mark(n: int) -> str:
-    return f"…(+{n:,} chars)"
-
-
-def visible(text: str, *, limit: int | None = LINE_LIMIT) -> str:
-    """``text`` with every unsafe character replaced by a visible escape, cut to ``limit`` chars.
-
-    A cut value ends with ``…(+N chars)``. The result is always safe to draw.
-    """
-    text, more = _cut(text, limit)
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() or not _is_unsafe(ch) else _escape_char(ch) for ch in text)
-    return text + _cut_mark(more) if more else text
 
 
 def safe_text(
@@ -128,23 +84,23 @@ def append_safe(
     limit: int | None = LINE_LIMIT,
 ) -> None:
     """Append ``text`` to ``out`` as :func:`safe_text` would draw it."""
-    text, more = _cut(text, limit)
+    text, more = cut(text, limit)
     esc = style if escape_style is None else escape_style
     if text.isprintable():
         out.append(text, style)
     else:
         start = 0
         for i, ch in enumerate(text):
-            if ch.isprintable() or not _is_unsafe(ch):
+            if ch.isprintable() or not is_unsafe(ch):
                 continue
             if i > start:
                 out.append(text[start:i], style)
-            out.append(_escape_char(ch), esc)
+            out.append(escape_char(ch), esc)
             start = i + 1
         if start < len(text):
             out.append(text[start:], style)
     if more:
-        out.append(_cut_mark(more), esc)
+        out.append(cut_mark(more), esc)
 
 
 # ---- values and times ---------------------------------------------------------------------------
@@ -373,7 +329,7 @@ def quote_filter_value(value: Any) -> str:
     for ch in str(value):
         if ch in '"\\':
             out.append("\\" + ch)
-        elif ch.isprintable() or not _is_unsafe(ch):
+        elif ch.isprintable() or not is_unsafe(ch):
             out.append(ch)
         else:
             code = ord(ch)
@@ -389,13 +345,18 @@ def quote_filter_value(value: Any) -> str:
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
-def rate_label(per_second: float) -> str:
-    """``12.3k/s`` style."""
-    a = abs(per_second)
+def si_label(value: float) -> str:
+    """``12.3k`` style: three significant digits and a k, M or G suffix."""
+    a = abs(value)
     for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if a >= div:
-            return f"{per_second / div:.3g}{suffix}/s"
-    return f"{per_second:.3g}/s"
+            return f"{value / div:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def rate_label(per_second: float) -> str:
+    """``12.3k/s`` style."""
+    return si_label(per_second) + "/s"
 
 
 def timeline_bars(

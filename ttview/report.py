@@ -24,6 +24,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ttview.textsafe import visible as _visible
+
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
@@ -54,14 +56,9 @@ __all__ = [
 
 
 def visible(text: object) -> str:
-    """``text`` with every character that could drive a terminal (C0/C1 controls, DEL, bidi and
-    other format characters, line separators) shown as an escape: ``\\x1b``, ``\\n``, ``\\u202e``."""
-    s = str(text)
-    if s.isprintable():
-        return s
-    return "".join(
-        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in s
-    )
+    """``text`` (any object, as ``str``) whole, with every character that could drive a terminal
+    shown as an escape: ``\\x1b``, ``\\n``, ``\\u202e`` (:func:`ttview.textsafe.visible`)."""
+    return _visible(str(text), limit=None)
 
 
 def err_console() -> Console:
@@ -85,10 +82,11 @@ def out_console() -> Console:
 # ---- formatting --------------------------------------------------------------------------------
 
 
-def num(value: object) -> str:
-    """A statistic for a table: thousands separators, about four significant digits."""
+def num(value: object, *, missing: str = "-") -> str:
+    """A statistic for a table: thousands separators, about four significant digits; ``missing``
+    for None."""
     if value is None:
-        return "-"
+        return missing
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from ttview.render import quote_filter_name, quote_filter_value, visible
+from ttview.report import num
 from ttview.schema import is_numeric_dtype
 from ttview.screens import ComputedScreen
 from ttview.stats import group_stats
@@ -42,26 +43,8 @@ NO_FIELD = "(none)"
 
 
 def format_number(value: Any) -> str:
-    """Numbers for tables: thousands separated, a few significant digits."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    v = float(value)
-    if v != v:
-        return "nan"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}"
-    if a == 0:
-        return "0"
-    return f"{v:.3g}"
+    """Numbers for the tables of the screens (:func:`ttview.report.num`, "—" for none)."""
+    return num(value, missing="—")
 
 
 def group_condition(by: str, value: Any) -> str:

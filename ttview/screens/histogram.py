@@ -22,7 +22,7 @@ from textual.widgets import Label, Select, Static
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
-from ttview.render import visible
+from ttview.render import si_label, visible
 from ttview.screens import ComputedScreen
 from ttview.screens.group_by import format_number, group_columns, numeric_fields
 from ttview.stats import Histogram, histogram
@@ -35,14 +35,6 @@ MARKS = (("p50", "p50", "green"), ("p99", "p99", "orange"), ("p999", "p99.9", "r
 """Percentile attribute, label, colour of its line."""
 SERIES_COLORS = ("blue+", "magenta+", "cyan+", "yellow+", "green+", "red+", "white", "orange")
 BINS = 60
-
-
-def _label(value: float) -> str:
-    a = abs(value)
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if a >= div:
-            return f"{value / div:.3g}{suffix}"
-    return f"{value:.3g}"
 
 
 class HistogramScreen(ComputedScreen[None]):
@@ -213,9 +205,9 @@ class HistogramScreen(ComputedScreen[None]):
                 value = getattr(first, attr)
                 if value is not None and (value > 0 or not self.log_bins):
                     x = self._x(value)
-                    plt.plot([x, x], [0, ymax], color=color, marker="│", label=f"{label} {_label(value)}")
+                    plt.plot([x, x], [0, ymax], color=color, marker="│", label=f"{label} {si_label(value)}")
         ticks = self._ticks(edges)
-        plt.xticks([self._x(t) for t in ticks], [_label(t) for t in ticks])
+        plt.xticks([self._x(t) for t in ticks], [si_label(t) for t in ticks])
         plt.xlabel(visible(result.field, limit=40) + (" (log)" if self.log_bins else ""))
         plt.ylabel("events")
         plot.refresh()
