@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import ring as R  # noqa: E402
-from engine.reader import RingReader  # noqa: E402
-from engine.snapfile import SnapshotWriter  # noqa: E402
+from ttlog import ring as R  # noqa: E402
+from ttlog.reader import RingReader  # noqa: E402
+from ttlog.snapfile import SnapshotWriter  # noqa: E402
 
-SNAPSHOT_EVERY = 1_000_000  # engine.sidecar.Settings.max_events
+SNAPSHOT_EVERY = 1_000_000  # ttlog.sidecar.Settings.max_events
 
 
 def pin_one_cpu() -> int | None:
@@ -44,7 +44,7 @@ def pin_one_cpu() -> int | None:
 
 def produce(directory: str, events: int) -> tuple[Path, float]:
     try:
-        from engine import _ring
+        from ttlog import _ring
 
         ring, logger_cls = _ring.Ring(), _ring.Logger
     except ImportError:

@@ -3,7 +3,7 @@ plain Python loop that ``json.dumps`` each event, on one million demo events.
 
     python bench/bench_export.py [--events 1000000] [--repeat 3]
 
-The events come from the bundled market replay (``engine.demo``: quotes, orders, fills, risk and
+The events come from the bundled market replay (``ttlog.demo``: quotes, orders, fills, risk and
 portfolio events, 23 field keys, about 6 per event) written into a ring by the engine (the C
 writer when it is built), drained into one snapshot file and loaded with
 ``ttview.sources.load_snapshots``, once, in a temporary directory. Each export then writes the
@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 def build_snapshot(directory: Path, events: int, *, seed: int = 7) -> tuple[Path, str]:
     """One snapshot of ``events`` demo events in ``directory``; returns its path and the writer used."""
-    from engine import ring as R
-    from engine.demo import replay
-    from engine.reader import RingReader
-    from engine.snapfile import write_snapshot
+    from ttlog import ring as R
+    from ttlog.demo import replay
+    from ttlog.reader import RingReader
+    from ttlog.snapfile import write_snapshot
 
     try:
-        from engine import _ring
+        from ttlog import _ring
 
         ring_cls, logger_cls, impl = _ring.Ring, _ring.Logger, "C"
     except ImportError:

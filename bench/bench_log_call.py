@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine import ring as R  # noqa: E402
+from ttlog import ring as R  # noqa: E402
 
 
 def per_call_ns(stmt: str, env: dict[str, Any], calls: int, repeats: int) -> float:
@@ -57,7 +57,7 @@ def timer_cost(samples: int) -> float:
 
 def make_engine(impl: str, directory: str) -> tuple[Any, Any, Any]:
     if impl == "c":
-        from engine import _ring
+        from ttlog import _ring
 
         ring_cls, logger_cls = _ring.Ring, _ring.Logger
     else:
@@ -92,7 +92,7 @@ def main() -> None:
     results: dict[str, float] = {}
     impls = ["c", "python"]
     try:
-        from engine import _ring  # noqa: F401
+        from ttlog import _ring  # noqa: F401
     except ImportError:
         impls = ["python"]
     for impl in impls:

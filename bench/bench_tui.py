@@ -282,16 +282,16 @@ def jq_count(ndjson: Path) -> tuple[float, int] | None:
 def child_producer(shm_dir: str, seconds: str, rate: str) -> None:
     """Log ``rate`` market-replay events per second for ``seconds`` (the events are made first, so
     the loop only logs); prints how many were logged."""
-    import engine
-    from engine.demo import MarketReplay
+    import ttlog
+    from ttlog.demo import MarketReplay
 
-    engine.init("bench-live", shm_dir=shm_dir, ring_size="64MiB", level="TRACE", sidecar=False)
+    ttlog.init("bench-live", shm_dir=shm_dir, ring_size="64MiB", level="TRACE", sidecar=False)
     stream = iter(MarketReplay(11))
     events = [next(stream) for _ in range(20_000)]
     loggers: dict[str, Any] = {}
     calls = []
     for ev in events:
-        log = loggers.get(ev.logger) or loggers.setdefault(ev.logger, engine.get_logger(ev.logger))
+        log = loggers.get(ev.logger) or loggers.setdefault(ev.logger, ttlog.get_logger(ev.logger))
         calls.append((getattr(log, ev.method), ev.message, ev.fields))
     per_second, until = float(rate), float(seconds)
     n = 0
@@ -307,7 +307,7 @@ def child_producer(shm_dir: str, seconds: str, rate: str) -> None:
             method(message, **fields)
             n += 1
         time.sleep(0.0005)
-    engine.shutdown("exit")
+    ttlog.shutdown("exit")
     print(json.dumps({"logged": n, "seconds": time.monotonic() - start}))
 
 

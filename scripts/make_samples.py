@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.demo import make_sample_snapshots  # noqa: E402
+from ttlog.demo import make_sample_snapshots  # noqa: E402
 
 
 def main() -> None:

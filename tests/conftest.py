@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine import ring as R
+from ttlog import ring as R
 
 IMPLS = ["python"] if os.environ.get("TTLOG_NO_C") in ("1", "true", "yes") else ["python", "c"]
 
@@ -17,7 +17,7 @@ IMPLS = ["python"] if os.environ.get("TTLOG_NO_C") in ("1", "true", "yes") else 
 def ring_classes(impl: str) -> tuple[Any, Any]:
     if impl == "python":
         return R.PyRing, R.PyLogger
-    from engine import _ring  # a missing build fails loudly here, never skips
+    from ttlog import _ring  # a missing build fails loudly here, never skips
 
     return _ring.Ring, _ring.Logger
 

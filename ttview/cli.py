@@ -694,9 +694,9 @@ def ls_(
 
     Exit codes: 0 (an empty listing too); 2 for a --shm-dir or --snapshot-dir that does not exist.
     """
-    from engine.ring import default_shm_dir
-    from engine.sidecar import default_snapshot_dir
-    from engine.snapfile import list_snapshots
+    from ttlog.ring import default_shm_dir
+    from ttlog.sidecar import default_snapshot_dir
+    from ttlog.snapfile import list_snapshots
     from ttview.lsinfo import live_rings, sidecar_status, snapshot_rows
 
     for given, option in ((shm_dir, "--shm-dir"), (snapshot_dir, "--snapshot-dir")):
@@ -755,8 +755,8 @@ def snapshot(
     Exit codes: 1 if no live ring matches, no sidecar is running, or --wait ran out; 2 for a bad
     --reason or a missing --shm-dir.
     """
-    from engine.ring import default_shm_dir
-    from engine.sidecar import request_snapshot, sidecar_running
+    from ttlog.ring import default_shm_dir
+    from ttlog.sidecar import request_snapshot, sidecar_running
     from ttview.lsinfo import live_rings, sidecar_status
 
     if not _REASON.fullmatch(reason):
@@ -831,8 +831,8 @@ def sidecar(
     Exit codes: 0 when stopped; 1 if a ring could not be snapshotted; 2 for a missing --shm-dir, a
     bad --keep-bytes or a metrics port that cannot be served.
     """
-    from engine.ring import parse_size
-    from engine.sidecar import run_sidecar
+    from ttlog.ring import parse_size
+    from ttlog.sidecar import run_sidecar
 
     try:
         keep = parse_size(keep_bytes)
@@ -903,7 +903,7 @@ def demo(
 ) -> None:
     """Run the bundled market-replay producer with a sidecar, and watch it live.
 
-    Starts a sidecar (unless one already drains --shm-dir) and `python -m engine.demo` on the same
+    Starts a sidecar (unless one already drains --shm-dir) and `python -m ttlog.demo` on the same
     shared-memory directory, then opens the viewer on the live ring. When the producer ends (or
     you quit the viewer), the sidecar writes the final snapshot into the snapshot directory, the
     sidecar started here is stopped and a private shm directory is removed.
@@ -911,9 +911,9 @@ def demo(
     Exit codes: 0 when a snapshot was written; 1 if the producer failed or no snapshot appeared;
     2 for a bad option value.
     """
-    from engine.ring import parse_size
-    from engine.sidecar import default_snapshot_dir
-    from engine.snapfile import snapshot_info
+    from ttlog.ring import parse_size
+    from ttlog.sidecar import default_snapshot_dir
+    from ttlog.snapfile import snapshot_info
 
     try:
         parse_size(ring_size)

@@ -45,7 +45,7 @@ class DemoTick:
 
 class DemoRun:
     """The processes of ``ttview demo``: a sidecar (unless one already drains ``shm_dir``) and the
-    demo producer (``python -m engine.demo``), both on ``shm_dir``.
+    demo producer (``python -m ttlog.demo``), both on ``shm_dir``.
 
     Leaving the ``with`` block stops the producer (SIGTERM: the engine snapshots with reason
     ``signal``) if it still runs, waits until the sidecar has snapshotted and removed its ring,
@@ -73,16 +73,16 @@ class DemoRun:
     @staticmethod
     def _env() -> dict[str, str]:
         """The children's environment: the engine importable from where this one was imported."""
-        import engine
+        import ttlog
 
         env = dict(os.environ)
-        root = str(Path(engine.__file__).resolve().parent.parent)
+        root = str(Path(ttlog.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
 
     def __enter__(self) -> DemoRun:
-        from engine.sidecar import sidecar_running
-        from engine.snapfile import list_snapshots
+        from ttlog.sidecar import sidecar_running
+        from ttlog.snapfile import list_snapshots
 
         self._before = set(list_snapshots(self.snapshot_dir))
         env = self._env()
@@ -91,12 +91,12 @@ class DemoRun:
             if not sidecar_running(self.shm_dir):
                 with open(self.snapshot_dir / "sidecar.log", "ab") as log:
                     self.sidecar = subprocess.Popen(
-                        [sys.executable, "-m", "engine.sidecar", "--shm-dir", shm, "--snapshot-dir",
+                        [sys.executable, "-m", "ttlog.sidecar", "--shm-dir", shm, "--snapshot-dir",
                          str(self.snapshot_dir)],
                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
                     )  # fmt: skip
             self.producer = subprocess.Popen(
-                [sys.executable, "-m", "engine.demo", "--shm-dir", shm, *self.producer_args],
+                [sys.executable, "-m", "ttlog.demo", "--shm-dir", shm, *self.producer_args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL if self.quiet else None, env=env, start_new_session=True,
             )  # fmt: skip
@@ -127,7 +127,7 @@ class DemoRun:
 
     def _wait_drained(self, pid: int, *, timeout: float) -> None:
         """Wait until the sidecar has snapshotted and removed the ring of ``pid`` (or ``timeout``)."""
-        from engine.reader import list_rings
+        from ttlog.reader import list_rings
 
         deadline = time.monotonic() + timeout
         mine = re.compile(rf"-{pid}(\.\d+)?\.ring$")
@@ -165,6 +165,6 @@ class DemoRun:
 
     def new_snapshots(self) -> list[Path]:
         """The snapshots written into ``snapshot_dir`` since the ``with`` block was entered."""
-        from engine.snapfile import list_snapshots
+        from ttlog.snapfile import list_snapshots
 
         return [p for p in list_snapshots(self.snapshot_dir) if p not in self._before]

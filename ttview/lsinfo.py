@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.reader import RingReader, list_rings
-from engine.ring import RingError, default_shm_dir
-from engine.sidecar import default_snapshot_dir, read_status
-from engine.snapfile import SnapshotError, list_snapshots, snapshot_info
+from ttlog.reader import RingReader, list_rings
+from ttlog.ring import RingError, default_shm_dir
+from ttlog.sidecar import default_snapshot_dir, read_status
+from ttlog.snapfile import SnapshotError, list_snapshots, snapshot_info
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -95,7 +95,7 @@ class RingRow:
 
 
 def sidecar_status(shm_dir: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The running sidecar's last status for ``shm_dir`` (see engine.sidecar), or None."""
+    """The running sidecar's last status for ``shm_dir`` (see ttlog.sidecar), or None."""
     return read_status(shm_dir)
 
 

@@ -7,7 +7,7 @@ A field key that equals a core column name is renamed ``field.<key>`` (:func:`fi
 so it never shadows the core column.
 
 Levels are numbers (``level`` is ``UInt8``); :data:`LEVELS` maps names to numbers, taken from
-``engine.ring`` so the writer and the viewer cannot disagree, plus the aliases ``WARNING`` and
+``ttlog.ring`` so the writer and the viewer cannot disagree, plus the aliases ``WARNING`` and
 ``FATAL``. A number with no name is shown as its decimal text.
 
 Invariants: this module imports no UI library, does no work at import time beyond building a
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from engine.ring import LEVELS as _ENGINE_LEVELS
+from ttlog.ring import LEVELS as _ENGINE_LEVELS
 
 __all__ = [
     "CORE_COLUMNS",

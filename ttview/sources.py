@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from engine.reader import Batch, RingInfo, RingReader, list_rings
-from engine.ring import RingError
-from engine.snapfile import (
+from ttlog.reader import Batch, RingInfo, RingReader, list_rings
+from ttlog.ring import RingError
+from ttlog.snapfile import (
     SUFFIX,
     Columns,
     FieldData,
@@ -158,7 +158,7 @@ def _cut_series(cols: Columns, n: int) -> pl.Series:
 
 
 def columns_to_frame(cols: Columns) -> pl.DataFrame:
-    """The event DataFrame of decoded columns (``engine.snapfile.Columns``); vectorised."""
+    """The event DataFrame of decoded columns (``ttlog.snapfile.Columns``); vectorised."""
     n = cols.n
     strings = pl.Series(cols.strings, dtype=pl.String)
     sources = cols.sources or [{}]

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from engine import ring as R
-from engine.reader import RingReader
-from engine.snapfile import write_snapshot
+from ttlog import ring as R
+from ttlog.reader import RingReader
+from ttlog.snapfile import write_snapshot
 from tests.cli.golden import ENV
 from ttview.cli import app
 from ttview.lsinfo import sample_dir

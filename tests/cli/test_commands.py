@@ -109,7 +109,7 @@ def test_snapshot_asks_the_running_sidecar(run: Callable[..., Ran], tmp_path: Pa
         env=_env(),
     )
     try:
-        from engine.sidecar import sidecar_running
+        from ttlog.sidecar import sidecar_running
 
         _wait(lambda: sidecar_running(shm), "the sidecar to start")
         ran = run("snapshot", "trader", "--shm-dir", shm, "--reason", "manual", "--wait", "20")

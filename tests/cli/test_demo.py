@@ -39,7 +39,7 @@ def test_demo_no_ui_writes_a_snapshot_and_cleans_up(tmp_path: Path) -> None:
     assert f"demo: snapshot {made[0]}" in out.stdout
     assert _private_dirs() <= before, "the private shm directory is removed"
     if shutil.which("pgrep"):
-        sidecars = subprocess.run(["pgrep", "-f", f"engine.sidecar.*{snaps}"], capture_output=True, text=True)
+        sidecars = subprocess.run(["pgrep", "-f", f"ttlog.sidecar.*{snaps}"], capture_output=True, text=True)
         assert sidecars.stdout == "", "the sidecar started by the demo is stopped"
     stats = subprocess.run(
         [sys.executable, "-m", "ttview", "stats", str(made[0]), "--json"],

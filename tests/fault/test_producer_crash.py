@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import ring as R
-from engine.reader import RingReader, header_info
+from ttlog import ring as R
+from ttlog.reader import RingReader, header_info
 
 CHILD = r"""
-import sys, engine
-path = engine.init("crashy", shm_dir=sys.argv[1], ring_size=sys.argv[2], overflow=sys.argv[3], level="TRACE")
+import sys, ttlog
+path = ttlog.init("crashy", shm_dir=sys.argv[1], ring_size=sys.argv[2], overflow=sys.argv[3], level="TRACE")
 print(path, flush=True)
-log = engine.get_logger("burst")
+log = ttlog.get_logger("burst")
 i = 0
 while True:
     log.trade("fill", n=i, symbol="AAPL", px=1.5 + i, note="x" * (i % 37))

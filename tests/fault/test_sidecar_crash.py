@@ -16,22 +16,22 @@ from typing import Any, Callable
 
 import pytest
 
-from engine.snapfile import read_snapshot
+from ttlog.snapfile import read_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCER = r"""
-import os, sys, time, signal, engine
+import os, sys, time, signal, ttlog
 shm, ring_size, overflow, count, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-path = engine.init("victim", shm_dir=shm, ring_size=ring_size, overflow=overflow, level="TRACE")
+path = ttlog.init("victim", shm_dir=shm, ring_size=ring_size, overflow=overflow, level="TRACE")
 print(path, flush=True)
-log = engine.get_logger("burst")
+log = ttlog.get_logger("burst")
 i = 0
 while count < 0 or i < count:
     log.trade("fill", n=i, symbol="AAPL", px=1.5 + i, note="x" * (i % 23))
     i += 1
     if mode == "request" and i == count // 2:
-        engine.snapshot("halfway")
+        ttlog.snapshot("halfway")
         time.sleep(1.0)  # still running when the sidecar looks
     if mode == "slow" and i % 200 == 0:
         time.sleep(0.002)
@@ -66,7 +66,7 @@ def start_sidecar(shm: Path, snaps: Path, *extra: str) -> subprocess.Popen[bytes
     """A sidecar process, returned once it has made its first pass (its status names its pid)."""
     import json
 
-    proc = subprocess.Popen([sys.executable, "-m", "engine.sidecar", "--shm-dir", str(shm), "--snapshot-dir",
+    proc = subprocess.Popen([sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm), "--snapshot-dir",
                              str(snaps), "--interval", "0.3", "--max-events", "4000", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env_for("c"))
 
@@ -217,7 +217,7 @@ def test_exit_reasons(dirs: tuple[Path, Path], mode: str, reason: str) -> None:
 
 
 def test_snapshot_on_request_from_producer_and_shell(dirs: tuple[Path, Path]) -> None:
-    from engine.sidecar import request_snapshot
+    from ttlog.sidecar import request_snapshot
 
     shm, snaps = dirs
     sidecar = start_sidecar(shm, snaps, "--interval", "3600")

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import engine.snapfile as S
-from engine import ring as R
-from engine.reader import Batch, ObjText, RingReader
+import ttlog.snapfile as S
+from ttlog import ring as R
+from ttlog.reader import Batch, ObjText, RingReader
 from ttview.schema import CORE_COLUMNS
 from ttview.sources import (
     CUT_COLUMN,

@@ -1,6 +1,6 @@
 """The sidecar: drains every ring in a shared-memory directory into snapshot files.
 
-    python -m engine.sidecar [--shm-dir DIR] [--snapshot-dir DIR] [--once]
+    python -m ttlog.sidecar [--shm-dir DIR] [--snapshot-dir DIR] [--once]
 
 Invariants:
 - A ring's read position moves only after the records before it are in a snapshot file that
@@ -478,7 +478,7 @@ def ensure_sidecar(*, shm_dir: str | os.PathLike[str], snapshot_dir: str | os.Pa
     snap = Path(snapshot_dir) if snapshot_dir is not None else default_snapshot_dir()
     snap.mkdir(parents=True, exist_ok=True, mode=0o700)
     log = open(snap / "sidecar.log", "ab")
-    cmd = [sys.executable, "-m", "engine.sidecar", "--shm-dir", str(shm_dir), "--snapshot-dir", str(snap)]
+    cmd = [sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm_dir), "--snapshot-dir", str(snap)]
     env = dict(os.environ)
     pkg_root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -514,7 +514,7 @@ def serve_metrics(sidecar: Sidecar, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.sidecar", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ttlog.sidecar", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     return run_from_args(args)
@@ -557,7 +557,7 @@ def run_sidecar(*, shm_dir: str | os.PathLike[str] | None = None, snapshot_dir: 
         try:
             serve_metrics(sidecar, metrics_port)
         except ImportError:
-            say("--metrics-port needs prometheus-client (pip install 'ttview[prometheus]')")
+            say("--metrics-port needs prometheus-client (pip install 'ttlog[prometheus]')")
             return 2
         except OSError as exc:
             say(f"cannot serve metrics on port {metrics_port}: {exc.strerror}")

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import ring as R
-from engine.reader import ObjText, RingReader
+from ttlog import ring as R
+from ttlog.reader import ObjText, RingReader
 
 MAX_STR = 512
 

@@ -22,7 +22,7 @@ Invariants:
 - In a file, events are in ascending ``ts`` order; events with equal ``ts`` keep the order in
   which they were added (the merge is stable), so one ring's events keep their ring order.
 - No UI library and no polars here; numpy is imported inside the functions that need it, so
-  importing ``engine`` does not import numpy.
+  importing ``ttlog`` does not import numpy.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _engine_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("ttview")
+        return version("ttlog")
     except PackageNotFoundError:
         return "0+unknown"
 
@@ -175,7 +175,7 @@ class Columns:
                    sources if sources is not None else [])
 
     def iter_events(self) -> Iterator[dict[str, Any]]:
-        """Row dicts shaped like :meth:`engine.reader.Batch.events` (slow; tests, exports)."""
+        """Row dicts shaped like :meth:`ttlog.reader.Batch.events` (slow; tests, exports)."""
         from .reader import ObjText
 
         n = self.n
@@ -1480,7 +1480,7 @@ class Snapshot:
         return self.columns.n
 
     def iter_events(self) -> Iterator[dict[str, Any]]:
-        """Row dicts shaped like :meth:`engine.reader.Batch.events`."""
+        """Row dicts shaped like :meth:`ttlog.reader.Batch.events`."""
         return self.columns.iter_events()
 
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import engine.snapfile as S
-from engine import ring as R
-from engine.reader import Batch, ObjText, RingReader
+import ttlog.snapfile as S
+from ttlog import ring as R
+from ttlog.reader import Batch, ObjText, RingReader
 
 REPO = Path(__file__).absolute().parents[2]
 FORMAT_MD = REPO / "docs" / "FORMAT.md"
@@ -565,14 +565,14 @@ def test_foreign_and_wrong_version(small_valid: bytes, tmp_path: Path) -> None:
 
 def test_engine_snapshot_stays_callable_and_imports_no_polars() -> None:
     code = (
-        "import sys, engine, engine.snapfile\n"
-        "assert callable(engine.snapshot)\n"
-        "engine.snapshot('request')\n"  # no ring mapped: a no-op, not a TypeError
+        "import sys, ttlog, ttlog.snapfile\n"
+        "assert callable(ttlog.snapshot)\n"
+        "ttlog.snapshot('request')\n"  # no ring mapped: a no-op, not a TypeError
         "bad = [m for m in ('polars', 'numpy', 'textual', 'rich', 'typer') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    import engine
+    import ttlog
 
-    root = str(Path(engine.__file__).parent.parent)
+    root = str(Path(ttlog.__file__).parent.parent)
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env)

@@ -47,7 +47,7 @@ H_FLAGS = 72  # u32, FLAG_*
 H_MAX_STR = 76  # u32, longest str/bytes value kept, in bytes
 H_STATE = 80  # u32, STATE_*
 H_MIN_LEVEL = 84  # u32, records below it are not written
-H_SNAP_REQ = 88  # u64, incremented by engine.snapshot()
+H_SNAP_REQ = 88  # u64, incremented by ttlog.snapshot()
 H_SNAP_REASON = 96  # u32, string id of the last snapshot reason
 H_EXIT_REASON = 100  # u32, string id set with STATE_CLOSED ("exit", "exception", "signal")
 H_SERVICE = 128  # 64s, UTF-8, NUL padded
@@ -421,7 +421,7 @@ class PyRing:
     """The producer side of a mapped ring, in pure Python (the twin of ``_ring.Ring``).
 
     ``Ring()`` is created unmapped (every call is then a no-op) so loggers made at import time,
-    before ``engine.init``, keep working once it maps a file.
+    before ``ttlog.init``, keep working once it maps a file.
     """
 
     def __init__(self) -> None:

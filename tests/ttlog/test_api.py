@@ -1,4 +1,4 @@
-"""engine.init/get_logger/shutdown, timed(), the stdlib bridge, fork, and the headless promise."""
+"""ttlog.init/get_logger/shutdown, timed(), the stdlib bridge, fork, and the headless promise."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import engine
-from engine import ring as R
-from engine.reader import RingReader, header_info
+import ttlog
+from ttlog import ring as R
+from ttlog.reader import RingReader, header_info
 
 
 def events_of(path: Path) -> list[dict]:
@@ -22,27 +22,27 @@ def events_of(path: Path) -> list[dict]:
 
 @pytest.fixture
 def ring_path(tmp_path: Path):
-    path = engine.init("api-test", shm_dir=tmp_path, ring_size="1MiB", level="TRACE", install_hooks=False)
+    path = ttlog.init("api-test", shm_dir=tmp_path, ring_size="1MiB", level="TRACE", install_hooks=False)
     yield path
-    engine.shutdown()
+    ttlog.shutdown()
 
 
 def test_logger_made_before_init_writes_after_it(tmp_path: Path) -> None:
-    early = engine.get_logger("early")
+    early = ttlog.get_logger("early")
     early.info("before init: nowhere to go")
-    path = engine.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
+    path = ttlog.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
     try:
         early.info("after init", k=1)
-        assert engine.get_logger("early") is early
+        assert ttlog.get_logger("early") is early
     finally:
-        engine.shutdown()
+        ttlog.shutdown()
     assert [(e["logger"], e["message"]) for e in events_of(path)] == [("early", "after init")]
 
 
 def test_set_level_and_trading_levels(ring_path: Path) -> None:
-    log = engine.get_logger("orders")
-    engine.set_level("ORDER")
-    assert engine.get_level() == engine.Level.ORDER
+    log = ttlog.get_logger("orders")
+    ttlog.set_level("ORDER")
+    assert ttlog.get_level() == ttlog.Level.ORDER
     log.market_data("filtered out")
     log.order("Order placed", order_id="ORD-1", qty=100, price=150.25)
     log.trade("Trade executed", symbol="BTCUSD", side="buy", qty=1.5, price=45000.0)
@@ -51,11 +51,11 @@ def test_set_level_and_trading_levels(ring_path: Path) -> None:
     got = [(e["level"], e["message"]) for e in events_of(ring_path)]
     assert got == [(21, "Order placed"), (22, "Trade executed"), (23, "pnl"), (25, "limit")]
     with pytest.raises(ValueError):
-        engine.set_level("LOUD")
+        ttlog.set_level("LOUD")
 
 
 def test_timed_records_latency(ring_path: Path) -> None:
-    log = engine.get_logger("risk")
+    log = ttlog.get_logger("risk")
     with log.timed("risk check", symbol="AAPL"):
         pass
     with pytest.raises(KeyError):
@@ -78,7 +78,7 @@ def test_stdlib_bridge(ring_path: Path) -> None:
     std = logging.getLogger("bridge.test")
     std.setLevel(logging.DEBUG)
     std.propagate = False  # only our handler sees these records
-    handler = engine.LoggingHandler()
+    handler = ttlog.LoggingHandler()
     std.addHandler(handler)
     try:
         std.warning("fill %s qty %d", "AAPL", 100, extra={"venue": "XNAS"})
@@ -99,10 +99,10 @@ def test_stdlib_bridge(ring_path: Path) -> None:
 
 
 def test_snapshot_request_and_shutdown_mark_the_header(tmp_path: Path) -> None:
-    path = engine.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
-    engine.snapshot("before deploy")
-    engine.snapshot("again")
-    engine.shutdown("exit")
+    path = ttlog.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
+    ttlog.snapshot("before deploy")
+    ttlog.snapshot("again")
+    ttlog.shutdown("exit")
     with RingReader(path) as reader:
         info = reader.info()
         reader.poll()
@@ -115,27 +115,27 @@ def test_snapshot_request_and_shutdown_mark_the_header(tmp_path: Path) -> None:
         exit_id = struct.unpack_from("<I", hdr, R.H_EXIT_REASON)[0]
     assert info.snap_req == 2 and strings.get(reason_id) == "again"
     assert info.closed and not info.alive and strings.get(exit_id) == "exit"
-    engine.get_logger("x").critical("after shutdown: a no-op")
+    ttlog.get_logger("x").critical("after shutdown: a no-op")
 
 
 def test_init_errors(tmp_path: Path) -> None:
-    with pytest.raises(engine.RingError, match="does not exist"):
-        engine.init("x", shm_dir=tmp_path / "nope", install_hooks=False)
-    with pytest.raises(engine.RingError):
-        engine.init("x", shm_dir=tmp_path, level="LOUD", install_hooks=False)
-    with pytest.raises(engine.RingError):
-        engine.init("x", shm_dir=tmp_path, overflow="block", install_hooks=False)
+    with pytest.raises(ttlog.RingError, match="does not exist"):
+        ttlog.init("x", shm_dir=tmp_path / "nope", install_hooks=False)
+    with pytest.raises(ttlog.RingError):
+        ttlog.init("x", shm_dir=tmp_path, level="LOUD", install_hooks=False)
+    with pytest.raises(ttlog.RingError):
+        ttlog.init("x", shm_dir=tmp_path, overflow="block", install_hooks=False)
 
 
 def test_forked_child_gets_its_own_ring(ring_path: Path, tmp_path: Path) -> None:
-    log = engine.get_logger("forky")
+    log = ttlog.get_logger("forky")
     log.info("parent before fork")
     pid = os.fork()
     if pid == 0:  # child
         code = 0
         try:
             log.info("child")
-            engine.shutdown()
+            ttlog.shutdown()
         except BaseException:  # noqa: BLE001
             code = 1
         os._exit(code)
@@ -151,9 +151,9 @@ def test_forked_child_gets_its_own_ring(ring_path: Path, tmp_path: Path) -> None
 
 def test_exit_hooks_record_the_reason(tmp_path: Path) -> None:
     script = (
-        "import sys, engine\n"
-        "engine.init('hooks', shm_dir=sys.argv[1], ring_size='64KiB')\n"
-        "engine.get_logger('main').info('about to fail')\n"
+        "import sys, ttlog\n"
+        "ttlog.init('hooks', shm_dir=sys.argv[1], ring_size='64KiB')\n"
+        "ttlog.get_logger('main').info('about to fail')\n"
         "raise RuntimeError('boom')\n"
     )
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
@@ -169,7 +169,7 @@ def test_exit_hooks_record_the_reason(tmp_path: Path) -> None:
 
 def test_core_modules_are_headless() -> None:
     code = (
-        "import sys, engine, engine.reader, engine.ring, engine.logger\n"
+        "import sys, ttlog, ttlog.reader, ttlog.ring, ttlog.logger\n"
         "bad = [m for m in ('textual', 'rich', 'typer', 'polars') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

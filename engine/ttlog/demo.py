@@ -1,7 +1,7 @@
 """The bundled market-replay producer: a seeded session of quotes, orders, fills, risk checks and
 portfolio updates, logged through the engine at a chosen rate.
 
-    python -m engine.demo [--rate 20000] [--seconds 30] [--seed 7] [--service demo-trader]
+    python -m ttlog.demo [--rate 20000] [--seconds 30] [--seed 7] [--service demo-trader]
 
 Invariants:
 - The same seed gives the same sequence of events (and, with a replay clock, the same times), so
@@ -162,9 +162,9 @@ def replay(log_for: Callable[[str], Any], *, rate: float, seconds: float | None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    import engine
+    import ttlog
 
-    parser = argparse.ArgumentParser(prog="python -m engine.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ttlog.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20_000, help="events per second (0: as fast as possible)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to run")
     parser.add_argument("--seed", type=int, default=7)
@@ -178,19 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crash", action="store_true", help="end with SIGKILL instead of a clean exit")
     args = parser.parse_args(argv)
     try:
-        engine.init(args.service, shm_dir=args.shm_dir, ring_size=args.ring_size, overflow=args.overflow,
+        ttlog.init(args.service, shm_dir=args.shm_dir, ring_size=args.ring_size, overflow=args.overflow,
                     level=args.level, sidecar=args.sidecar, snapshot_dir=args.snapshot_dir)
-    except (engine.RingError, ValueError) as exc:
+    except (ttlog.RingError, ValueError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
-    n = replay(engine.get_logger, rate=args.rate, seconds=args.seconds, seed=args.seed)
+    n = replay(ttlog.get_logger, rate=args.rate, seconds=args.seconds, seed=args.seed)
     print(f"demo: logged {n} events", file=sys.stderr)
     if args.crash:
         import os
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
-    engine.shutdown("exit")
+    ttlog.shutdown("exit")
     return 0
 
 

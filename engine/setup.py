@@ -13,8 +13,8 @@ if os.environ.get("TTLOG_NO_C", "") not in ("1", "true", "yes"):
     debug = os.environ.get("TTLOG_DEBUG_C", "") in ("1", "true", "yes")
     ext_modules.append(
         Extension(
-            "engine._ring",
-            sources=["engine/_ring.c"],
+            "ttlog._ring",
+            sources=["ttlog/_ring.c"],
             extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
             + (["-O0", "-g", "-UNDEBUG"] if debug else ["-O3"]),
         )

@@ -1,5 +1,5 @@
-"""Type stub of the C extension engine._ring (the twin of engine.ring.PyRing/PyLogger and of
-engine.reader.py_decode)."""
+"""Type stub of the C extension ttlog._ring (the twin of ttlog.ring.PyRing/PyLogger and of
+ttlog.reader.py_decode)."""
 
 import os
 from typing import Any, final

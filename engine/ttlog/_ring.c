@@ -1,8 +1,8 @@
-/* engine/_ring.c: the C writer of ttlog rings, and the batch decoder.
+/* engine/ttlog/_ring.c: the C writer of ttlog rings, and the batch decoder.
  *
- * The twin of engine/ring.py (Ring ~ PyRing, Logger ~ PyLogger) and of engine/reader.py (decode ~
- * py_decode). engine/ring.py is the executable spec of the format: the same calls write the same
- * bytes, and tests/engine/test_c_twin.py compares whole ring files written by both.
+ * The twin of engine/ttlog/ring.py (Ring ~ PyRing, Logger ~ PyLogger) and of engine/ttlog/reader.py (decode ~
+ * py_decode). engine/ttlog/ring.py is the executable spec of the format: the same calls write the same
+ * bytes, and tests/ttlog/test_c_twin.py compares whole ring files written by both.
  *
  * A log call has two phases, as in the twin:
  *   phase 1  turn the message and every value into bytes. This may run Python code (str() of an
@@ -43,7 +43,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-f
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/* ---- the format: these MUST match engine/ring.py (and docs/FORMAT.md) ------------------------ */
+/* ---- the format: these MUST match engine/ttlog/ring.py (and docs/FORMAT.md) ------------------------ */
 #define HEADER_SIZE 4096
 #define H_FLAGS 72        /* u32, FLAG_* */
 #define H_MAX_STR 76      /* u32 */
@@ -161,11 +161,11 @@ static inline int64_t now_ns(void) {
 typedef struct {
     PyTypeObject *ring_type;
     PyTypeObject *logger_type;
-    PyObject *ring_mod;      /* engine.ring, imported on first need */
-    PyObject *obj_text;      /* engine.ring.obj_text */
-    PyObject *level_value;   /* engine.ring.level_value */
-    PyObject *read_geometry; /* engine.ring.read_geometry */
-    PyObject *ring_error;    /* engine.ring.RingError */
+    PyObject *ring_mod;      /* ttlog.ring, imported on first need */
+    PyObject *obj_text;      /* ttlog.ring.obj_text */
+    PyObject *level_value;   /* ttlog.ring.level_value */
+    PyObject *read_geometry; /* ttlog.ring.read_geometry */
+    PyObject *ring_error;    /* ttlog.ring.RingError */
     PyObject *arg_names;     /* ("arg0", ..., "arg254"), interned */
     PyObject *empty;         /* "" */
     PyObject *str_index;     /* "__index__" */
@@ -177,10 +177,10 @@ typedef struct {
 
 static PyModuleDef ring_moduledef;
 
-/* import engine.ring and keep what the writer needs from it */
+/* import ttlog.ring and keep what the writer needs from it */
 static int load_ring_module(modstate *st) {
     if (st->ring_mod != NULL) return 0;
-    PyObject *m = PyImport_ImportModule("engine.ring");
+    PyObject *m = PyImport_ImportModule("ttlog.ring");
     if (m == NULL) return -1;
     PyObject *a = PyObject_GetAttrString(m, "obj_text");
     PyObject *b = a ? PyObject_GetAttrString(m, "level_value") : NULL;
@@ -428,7 +428,7 @@ typedef struct {
     uint8_t t;              /* type byte */
 } field_t;
 
-/* engine.ring.obj_text(value) without its fallback: a C version for when it is unavailable. */
+/* ttlog.ring.obj_text(value) without its fallback: a C version for when it is unavailable. */
 static PyObject *c_obj_text(modstate *st, PyObject *v) {
     PyObject *s = PyObject_Str(v);
     if (s != NULL) {
@@ -1265,8 +1265,8 @@ static PyGetSetDef Ring_getset[] = {
 
 static PyType_Slot Ring_slots[] = {
     {Py_tp_doc,
-     "Ring()\n--\n\nThe producer side of a mapped ring (the C twin of engine.ring.PyRing).\n\n"
-     "Made unmapped (every call is then a no-op), so loggers made before engine.init keep working "
+     "Ring()\n--\n\nThe producer side of a mapped ring (the C twin of ttlog.ring.PyRing).\n\n"
+     "Made unmapped (every call is then a no-op), so loggers made before ttlog.init keep working "
      "once it maps a file."},
     {Py_tp_new, Ring_new},
     {Py_tp_dealloc, Ring_dealloc},
@@ -1277,7 +1277,7 @@ static PyType_Slot Ring_slots[] = {
 };
 
 static PyType_Spec Ring_spec = {
-    .name = "engine._ring.Ring",
+    .name = "ttlog._ring.Ring",
     .basicsize = sizeof(RingObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = Ring_slots,
@@ -1291,7 +1291,7 @@ static PyObject *Logger_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObj
     if (module == NULL) return NULL;
     modstate *st = (modstate *)PyModule_GetState(module);
     if (st->dead_ring == NULL || st->empty == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "engine._ring is being torn down");
+        PyErr_SetString(PyExc_RuntimeError, "ttlog._ring is being torn down");
         return NULL;
     }
     LoggerObject *lg = (LoggerObject *)type->tp_alloc(type, 0);
@@ -1313,7 +1313,7 @@ static int Logger_init(LoggerObject *self, PyObject *args, PyObject *kwds) {
     if (module == NULL) return -1;
     modstate *st = (modstate *)PyModule_GetState(module);
     if (!PyObject_TypeCheck(ring, st->ring_type)) {
-        PyErr_Format(PyExc_TypeError, "ring must be an engine._ring.Ring, not %.100s", Py_TYPE(ring)->tp_name);
+        PyErr_Format(PyExc_TypeError, "ring must be an ttlog._ring.Ring, not %.100s", Py_TYPE(ring)->tp_name);
         return -1;
     }
     PyObject *s = PyObject_Str(name);
@@ -1504,7 +1504,7 @@ static PyGetSetDef Logger_getset[] = {
 
 static PyType_Slot Logger_slots[] = {
     {Py_tp_doc,
-     "Logger(ring, name)\n--\n\nA named logger over a Ring (the C twin of engine.ring.PyLogger).\n\n"
+     "Logger(ring, name)\n--\n\nA named logger over a Ring (the C twin of ttlog.ring.PyLogger).\n\n"
      "log.info(msg, *args, **fields) and its siblings (trace, debug, market_data, order, trade, "
      "portfolio, risk, warn, warning, error, critical) write one record; positional args are stored "
      "as fields arg0, arg1, ... Subclassable."},
@@ -1518,7 +1518,7 @@ static PyType_Slot Logger_slots[] = {
 };
 
 static PyType_Spec Logger_spec = {
-    .name = "engine._ring.Logger",
+    .name = "ttlog._ring.Logger",
     .basicsize = sizeof(LoggerObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = Logger_slots,
@@ -2261,7 +2261,7 @@ out:
     return rc;
 }
 
-/* decode(buf, start_pos) -> dict: the C twin of engine.reader.py_decode (same checks in the same
+/* decode(buf, start_pos) -> dict: the C twin of ttlog.reader.py_decode (same checks in the same
  * order, same error texts). */
 static PyObject *ring_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) return PyErr_Format(PyExc_TypeError, "decode(buf, start_pos) takes 2 arguments");
@@ -2539,7 +2539,7 @@ static PyMethodDef module_methods[] = {
     {"decode", (PyCFunction)(void (*)(void))ring_decode, METH_FASTCALL,
      "decode($module, buf, start_pos, /)\n--\n\nDecode the records in buf, a linear copy of ring bytes whose "
      "first byte is ring position start_pos, into columns (see docs/FORMAT.md, \"Decoded batches\"); the "
-     "same result as engine.reader.py_decode."},
+     "same result as ttlog.reader.py_decode."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2588,7 +2588,7 @@ static void module_free(void *m) {
     }
 }
 
-/* import engine._ring (PEP 489 exec slot): the types, constants and the unmapped ring */
+/* import ttlog._ring (PEP 489 exec slot): the types, constants and the unmapped ring */
 static int module_exec(PyObject *m) {
     modstate *st = (modstate *)PyModule_GetState(m);
     static const char *const kinds[7] = {"int", "float", "bool", "none", "str", "bytes", "obj"};
@@ -2627,9 +2627,9 @@ static PyModuleDef_Slot module_slots[] = {
 
 static PyModuleDef ring_moduledef = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "engine._ring",
+    .m_name = "ttlog._ring",
     .m_doc = "The C writer of ttlog rings (Ring, Logger) and the batch decoder (decode): the twins of "
-             "engine.ring.PyRing, engine.ring.PyLogger and engine.reader.py_decode, byte for byte.",
+             "ttlog.ring.PyRing, ttlog.ring.PyLogger and ttlog.reader.py_decode, byte for byte.",
     .m_size = sizeof(modstate),
     .m_methods = module_methods,
     .m_slots = module_slots,

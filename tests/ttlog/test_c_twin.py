@@ -1,9 +1,9 @@
-"""The C writer (engine._ring) is the byte-for-byte twin of the pure-Python one (engine.ring).
+"""The C writer (ttlog._ring) is the byte-for-byte twin of the pure-Python one (ttlog.ring).
 
 The same calls go through a PyRing + PyLogger and a C Ring + Logger on two copies of one fresh
 ring file, both with a fixed clock and thread id; the two files must then be identical, header
 positions, string table and data alike. And ``_ring.decode`` must return exactly what
-``engine.reader.py_decode`` returns, for ring bytes and for corrupt ones.
+``ttlog.reader.py_decode`` returns, for ring bytes and for corrupt ones.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import ring as R
+from ttlog import ring as R
 
 if os.environ.get("TTLOG_NO_C") in ("1", "true", "yes"):  # pragma: no cover
     pytest.skip("built without the C extension (TTLOG_NO_C)", allow_module_level=True)
 
-from engine import _ring  # noqa: E402 - a missing build fails loudly here, never skips
+from ttlog import _ring  # noqa: E402 - a missing build fails loudly here, never skips
 
 TS = 1_700_000_000_123_456_789
 TID = 4242
@@ -118,7 +118,7 @@ def ring_linear(path: Path) -> tuple[bytes, int]:
 
 
 def py_decode() -> Any:
-    from engine.reader import py_decode as fn
+    from ttlog.reader import py_decode as fn
 
     return fn
 

@@ -105,7 +105,7 @@ class Logger(LoggerBase):  # type: ignore[misc,valid-type]
         return Timed(self, message, R.level_value(level), field, fields)
 
     def __repr__(self) -> str:
-        return f"<engine.Logger {self.name!r}>"
+        return f"<ttlog.Logger {self.name!r}>"
 
 
 _STD_ATTRS = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}

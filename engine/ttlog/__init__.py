@@ -1,8 +1,8 @@
 """ttlog engine: structured logging for latency-critical Python into shared-memory rings.
 
-    import engine
-    engine.init(service="trading-engine", ring_size="64MiB", overflow="drop", level="INFO")
-    log = engine.get_logger("orders")
+    import ttlog
+    ttlog.init(service="trading-engine", ring_size="64MiB", overflow="drop", level="INFO")
+    log = ttlog.get_logger("orders")
     log.info("Order placed", order_id="ORD-1", qty=100, price=150.25)
     log.trade("Trade executed", symbol="BTCUSD", side="buy", qty=1.5, price=45000.0)
 
@@ -46,7 +46,7 @@ def __getattr__(name: str) -> object:
         from importlib.metadata import PackageNotFoundError, version
 
         try:
-            return version("ttview")
+            return version("ttlog")
         except PackageNotFoundError:
             return "0+unknown"
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    raise AttributeError(f"module 'ttlog' has no attribute {name!r}")
