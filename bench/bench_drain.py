@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ttlog import ring as R  # noqa: E402
+from ttlog.codec import SnapshotWriter  # noqa: E402
 from ttlog.reader import RingReader  # noqa: E402
-from ttlog.snapfile import SnapshotWriter  # noqa: E402
 
 SNAPSHOT_EVERY = 1_000_000  # ttlog.sidecar.Settings.max_events
 

@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 def build_snapshot(directory: Path, events: int, *, seed: int = 7) -> tuple[Path, str]:
     """One snapshot of ``events`` demo events in ``directory``; returns its path and the writer used."""
     from ttlog import ring as R
+    from ttlog.codec import write_snapshot
     from ttlog.demo import replay
     from ttlog.reader import RingReader
-    from ttlog.snapfile import write_snapshot
 
     try:
         from ttlog import _ring

@@ -127,7 +127,7 @@ def main() -> None:
     loop = per_call_ns("pass", {}, calls, repeats)
     tcost = timer_cost(samples)
 
-    print(f"## Log call cost\n")
+    print("## Log call cost\n")
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; {calls:,} calls x {repeats} repeats (median); "
           f"percentiles over {samples:,} individually timed calls. timeit loop overhead {loop:.1f} ns/iteration "
           f"(included in every row). perf_counter_ns pair costs {tcost:.0f} ns (included in the percentiles).\n")

@@ -4,7 +4,7 @@
 
 A trading-like workload goes through the real path: loggers write rings (the C writer when it
 is built, else the pure-Python twin, which is slower to fill), ``RingReader`` decodes them into
-batches, :class:`ttlog.snapfile.SnapshotWriter` writes the snapshot and
+batches, :class:`ttlog.codec.SnapshotWriter` writes the snapshot and
 :func:`ttview.sources.load_snapshots` loads it into polars. The same events are also written as
 NDJSON (one object per event, fields inline) and gzip NDJSON (level 6), the formats a user would
 pick instead. Only the snapshot steps are timed for speed; all numbers come from one run.
@@ -29,8 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).absolute().parent.parent))
 
 from ttlog import ring as R  # noqa: E402
+from ttlog.codec import SnapshotWriter  # noqa: E402
 from ttlog.reader import RingReader  # noqa: E402
-from ttlog.snapfile import SnapshotWriter, read_snapshot  # noqa: E402
+
+from ttview.decode import read_snapshot  # noqa: E402
 
 SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "TSLA", "NVDA", "META", "JPM", "BAC", "XOM"]
 QTYS = [1, 5, 10, 25, 50, 100, 200, 500, 1000]

@@ -426,6 +426,7 @@ def main() -> None:
 def snapshot_parts(args: argparse.Namespace, parts: list[str], work: Path) -> list[str]:
     """Sections 1 to 3, over one snapshot of ``args.events`` demo events and its NDJSON export."""
     from bench_export import build_snapshot
+
     from ttview.export import write_export
     from ttview.sources import load_snapshots
 

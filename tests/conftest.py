@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ttlog import ring as R
 
 IMPLS = ["python"] if os.environ.get("TTLOG_NO_C") in ("1", "true", "yes") else ["python", "c"]

@@ -696,7 +696,8 @@ def ls_(
     """
     from ttlog.ring import default_shm_dir
     from ttlog.sidecar import default_snapshot_dir
-    from ttlog.snapfile import list_snapshots
+    from ttlog.store import list_snapshots
+
     from ttview.lsinfo import live_rings, sidecar_status, snapshot_rows
 
     for given, option in ((shm_dir, "--shm-dir"), (snapshot_dir, "--snapshot-dir")):
@@ -757,6 +758,7 @@ def snapshot(
     """
     from ttlog.ring import default_shm_dir
     from ttlog.sidecar import request_snapshot, sidecar_running
+
     from ttview.lsinfo import live_rings, sidecar_status
 
     if not _REASON.fullmatch(reason):
@@ -913,7 +915,8 @@ def demo(
     """
     from ttlog.ring import parse_size
     from ttlog.sidecar import default_snapshot_dir
-    from ttlog.snapfile import snapshot_info
+
+    from ttview.decode import snapshot_info
 
     try:
         parse_size(ring_size)

@@ -82,7 +82,7 @@ class DemoRun:
 
     def __enter__(self) -> DemoRun:
         from ttlog.sidecar import sidecar_running
-        from ttlog.snapfile import list_snapshots
+        from ttlog.store import list_snapshots
 
         self._before = set(list_snapshots(self.snapshot_dir))
         env = self._env()
@@ -165,6 +165,6 @@ class DemoRun:
 
     def new_snapshots(self) -> list[Path]:
         """The snapshots written into ``snapshot_dir`` since the ``with`` block was entered."""
-        from ttlog.snapfile import list_snapshots
+        from ttlog.store import list_snapshots
 
         return [p for p in list_snapshots(self.snapshot_dir) if p not in self._before]

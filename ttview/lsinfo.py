@@ -24,7 +24,9 @@ from typing import Any
 from ttlog.reader import RingReader, list_rings
 from ttlog.ring import RingError, default_shm_dir
 from ttlog.sidecar import default_snapshot_dir, read_status
-from ttlog.snapfile import SnapshotError, list_snapshots, snapshot_info
+from ttlog.store import SnapshotError, list_snapshots
+
+from ttview.decode import snapshot_info
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

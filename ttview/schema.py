@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import polars as pl
-
 from ttlog.ring import LEVELS as _ENGINE_LEVELS
 
 __all__ = [

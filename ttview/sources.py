@@ -30,24 +30,13 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
+from ttlog.codec import SnapshotWriter
+from ttlog.events import Columns, FieldData, concat_columns
 from ttlog.reader import Batch, RingInfo, RingReader, list_rings
 from ttlog.ring import RingError
-from ttlog.snapfile import (
-    SUFFIX,
-    Columns,
-    FieldData,
-    ParsedSnapshot,
-    SnapshotError,
-    SnapshotInfo,
-    SnapshotWriter,
-    concat_columns,
-    list_snapshots,
-    parse_snapshot,
-    read_snapshot,
-    snapshot_info,
-    snapshot_sort_key,
-)
+from ttlog.store import SUFFIX, SnapshotError, list_snapshots, snapshot_sort_key
+
+from ttview.decode import ParsedSnapshot, SnapshotInfo, parse_snapshot, read_snapshot, snapshot_info
 
 from .schema import CORE_COLUMNS, FIELD_PREFIX
 
@@ -158,7 +147,7 @@ def _cut_series(cols: Columns, n: int) -> pl.Series:
 
 
 def columns_to_frame(cols: Columns) -> pl.DataFrame:
-    """The event DataFrame of decoded columns (``ttlog.snapfile.Columns``); vectorised."""
+    """The event DataFrame of decoded columns (``ttlog.events.Columns``); vectorised."""
     n = cols.n
     strings = pl.Series(cols.strings, dtype=pl.String)
     sources = cols.sources or [{}]

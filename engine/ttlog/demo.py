@@ -239,8 +239,8 @@ def make_sample_snapshots(directory: Any, *, seed: int = 7) -> list[Any]:
     import tempfile
     from pathlib import Path
 
+    from .codec import write_snapshot
     from .reader import RingReader
-    from .snapfile import write_snapshot
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

@@ -288,7 +288,8 @@ class Sidecar:
 
     def flush(self, path: Path, state: RingState, reason: str, *, allow_empty: bool) -> bool:
         """Write the ring's pending events as one snapshot, then move its read position."""
-        from .snapfile import SnapshotError, apply_retention, write_snapshot
+        from .codec import write_snapshot
+        from .store import SnapshotError, apply_retention
 
         if not state.pending and not allow_empty:
             return True
@@ -396,7 +397,7 @@ def find_saved_seq(snapshot_dir: Path, *, pid: int, start_ns: int) -> int:
 
     Only snapshots written after the ring was made are read, and only their headers.
     """
-    from .snapfile import SUFFIX, SnapshotError, snapshot_info
+    from .store import SUFFIX, SnapshotError, read_header
 
     best = -1
     try:
@@ -407,12 +408,17 @@ def find_saved_seq(snapshot_dir: Path, *, pid: int, start_ns: int) -> int:
         try:
             if entry.stat(follow_symlinks=False).st_mtime_ns < start_ns - 1_000_000_000:
                 continue
-            info = snapshot_info(entry.path)
-        except (OSError, SnapshotError):
+            sources = read_header(entry.path).get("sources")
+        except (OSError, ValueError, SnapshotError, EOFError):
             continue
-        for src in info.sources:
+        except Exception:  # noqa: BLE001 - a file this sidecar cannot read holds none of its records
+            continue
+        for src in sources if isinstance(sources, list) else ():
+            if not isinstance(src, dict):
+                continue
             if src.get("pid") == pid and src.get("start_ns") == start_ns and src.get("last_seq") is not None:
-                best = max(best, int(src["last_seq"]))
+                if isinstance(src["last_seq"], int):
+                    best = max(best, src["last_seq"])
     return best
 
 

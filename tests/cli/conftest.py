@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ttlog import ring as R
+from ttlog.codec import write_snapshot
+from ttlog.reader import RingReader
 from typer.testing import CliRunner
 
-from ttlog import ring as R
-from ttlog.reader import RingReader
-from ttlog.snapfile import write_snapshot
 from tests.cli.golden import ENV
 from ttview.cli import app
 from ttview.lsinfo import sample_dir

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from ttlog import ring as R
 from ttlog.reader import RingReader, header_info
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pytest
 
-from ttlog.snapfile import read_snapshot
+from ttview.decode import read_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import ttlog
 from ttlog import ring as R
 from ttlog.reader import RingReader, header_info

@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from ttlog import ring as R
 
 if os.environ.get("TTLOG_NO_C") in ("1", "true", "yes"):  # pragma: no cover

@@ -9,10 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from ttlog import ring as R
 from ttlog.reader import ObjText, RingReader
 

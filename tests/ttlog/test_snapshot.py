@@ -16,12 +16,15 @@ from typing import Any
 import cbor2
 import lz4.frame
 import pytest
+import ttlog.store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import ttlog.snapfile as S
 from ttlog import ring as R
+from ttlog.codec import SnapshotWriter, write_snapshot
 from ttlog.reader import Batch, ObjText, RingReader
+from ttlog.store import SnapshotError, apply_retention, list_snapshots
+
+from ttview.decode import Snapshot, read_snapshot, snapshot_info
 
 REPO = Path(__file__).absolute().parents[2]
 FORMAT_MD = REPO / "docs" / "FORMAT.md"
@@ -91,13 +94,13 @@ def write_everything(log: Any) -> None:
         log.order("order", order_id=f"ORD-{i:06d}", sym="AAPL")
 
 
-def round_trip(tmp_path: Path, batches: list[Batch], **kw: Any) -> tuple[Path, S.Snapshot]:
+def round_trip(tmp_path: Path, batches: list[Batch], **kw: Any) -> tuple[Path, Snapshot]:
     out = tmp_path / "snaps"
     out.mkdir(exist_ok=True)
     kw.setdefault("service", "svc")
     kw.setdefault("reason", "request")
-    path = S.write_snapshot(out, batches, **kw)
-    return path, S.read_snapshot(path)
+    path = write_snapshot(out, batches, **kw)
+    return path, read_snapshot(path)
 
 
 def doc_reader() -> Any:
@@ -168,8 +171,8 @@ def test_deterministic_bytes(tmp_path: Path) -> None:
     ring, path = py_ring(tmp_path)
     write_trading(R.PyLogger(ring, "t"), 300)
     batches = RingReader(path).read_all()
-    a = S.write_snapshot(tmp_path, batches, service="s", reason="x", created_ns=1_700_000_000_000_000_000)
-    b = S.write_snapshot(tmp_path, batches, service="s", reason="x", created_ns=1_700_000_000_000_000_000)
+    a = write_snapshot(tmp_path, batches, service="s", reason="x", created_ns=1_700_000_000_000_000_000)
+    b = write_snapshot(tmp_path, batches, service="s", reason="x", created_ns=1_700_000_000_000_000_000)
     assert a != b and a.read_bytes() == b.read_bytes()
 
 
@@ -290,7 +293,7 @@ def test_writer_accumulates_and_clears(tmp_path: Path) -> None:
     ring, path = py_ring(tmp_path, service="acc")
     log = R.PyLogger(ring, "x")
     reader = RingReader(path)
-    writer = S.SnapshotWriter()
+    writer = SnapshotWriter()
     write_trading(log, 10)
     writer.add(reader.poll())
     write_trading(log, 10, start=10)
@@ -299,12 +302,12 @@ def test_writer_accumulates_and_clears(tmp_path: Path) -> None:
     assert len(writer) == 20 and writer.sources[0]["count"] == 20
     p1 = writer.write(tmp_path, reason="periodic")
     assert p1.name.startswith("acc.")
-    assert len(S.read_snapshot(p1)) == 20 and len(writer) == 20  # write() keeps the events
+    assert len(read_snapshot(p1)) == 20 and len(writer) == 20  # write() keeps the events
     writer.clear()
     write_trading(log, 5, start=20)
     writer.add(reader.poll())
     p2 = writer.write(tmp_path, reason="periodic")
-    snap = S.read_snapshot(p2)
+    snap = read_snapshot(p2)
     assert len(snap) == 5 and snap.sources[0]["first_seq"] == 20
     assert {e["fields"]["order_id"] for e in snap.iter_events()} == {f"ORD-{i:06d}" for i in range(20, 25)}
 
@@ -318,14 +321,14 @@ def test_chunk_skipping_by_time_and_level(tmp_path: Path) -> None:
     batches = RingReader(path).read_all()
     p, full = round_trip(tmp_path, batches, chunk_size=10)
     assert full.chunks_read == 10
-    late = S.read_snapshot(p, ts_min=1085)
+    late = read_snapshot(p, ts_min=1085)
     assert late.chunks_read == 2 and late.chunks_skipped == 8
     assert [e["fields"]["i"] for e in late.iter_events()] == list(range(80, 100))
-    early = S.read_snapshot(p, ts_max=1004)
+    early = read_snapshot(p, ts_max=1004)
     assert [e["fields"]["i"] for e in early.iter_events()] == list(range(10))
-    errors = S.read_snapshot(p, min_level=R.LEVELS["ERROR"])
+    errors = read_snapshot(p, min_level=R.LEVELS["ERROR"])
     assert [e["fields"]["i"] for e in errors.iter_events()] == list(range(90, 100))
-    assert S.snapshot_info(p).index[0]["levels"] == [R.LEVELS["DEBUG"]]
+    assert snapshot_info(p).index[0]["levels"] == [R.LEVELS["DEBUG"]]
 
 
 # ---- names, atomic writes, errors ---------------------------------------------------------------
@@ -338,31 +341,31 @@ def test_file_name_mode_and_no_collision(tmp_path: Path) -> None:
     created = calendar.timegm((2026, 11, 21, 14, 25, 1)) * 10**9 + 123_456_789
     out = tmp_path / "out"
     out.mkdir()
-    names = [S.write_snapshot(out, batches, service="trading-engine", reason="crash", created_ns=created).name
+    names = [write_snapshot(out, batches, service="trading-engine", reason="crash", created_ns=created).name
              for _ in range(3)]
     assert names == ["trading-engine.12345.20261121T142501.123456Z.crash.ttsnap",
                      "trading-engine.12345.20261121T142501.123456Z.crash.1.ttsnap",
                      "trading-engine.12345.20261121T142501.123456Z.crash.2.ttsnap"]
-    odd = S.write_snapshot(out, batches, service="a/b c.d", reason="../x y", created_ns=created)
+    odd = write_snapshot(out, batches, service="a/b c.d", reason="../x y", created_ns=created)
     assert odd.name == "a_b_c_d.12345.20261121T142501.123456Z.___x_y.ttsnap"
     assert odd.parent == out
     for name in names:
         assert (out / name).stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in out.iterdir()) == sorted(names + [odd.name])  # no temp files
-    assert {p.name for p in S.list_snapshots(out)} == set(names + [odd.name])
+    assert {p.name for p in list_snapshots(out)} == set(names + [odd.name])
 
 
 def test_write_errors_are_one_line_and_leave_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ring, path = py_ring(tmp_path)
     write_trading(R.PyLogger(ring, "t"), 50)
     batches = RingReader(path).read_all()
-    with pytest.raises(S.SnapshotError, match="no such directory") as exc:
-        S.write_snapshot(tmp_path / "missing", batches, service="s", reason="x")
+    with pytest.raises(SnapshotError, match="no such directory") as exc:
+        write_snapshot(tmp_path / "missing", batches, service="s", reason="x")
     assert "\n" not in str(exc.value)
     a_file = tmp_path / "file"
     a_file.write_text("")
-    with pytest.raises(S.SnapshotError):
-        S.write_snapshot(a_file, batches, service="s", reason="x")
+    with pytest.raises(SnapshotError):
+        write_snapshot(a_file, batches, service="s", reason="x")
 
     out = tmp_path / "full"
     out.mkdir()
@@ -370,9 +373,9 @@ def test_write_errors_are_one_line_and_leave_nothing(tmp_path: Path, monkeypatch
     def full_disk(fd: int, data: Any) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(S, "_write_fd", full_disk)
-    with pytest.raises(S.SnapshotError, match="No space left on device") as exc:
-        S.write_snapshot(out, batches, service="s", reason="x")
+    monkeypatch.setattr(ttlog.store, "_write_fd", full_disk)
+    with pytest.raises(SnapshotError, match="No space left on device") as exc:
+        write_snapshot(out, batches, service="s", reason="x")
     assert "\n" not in str(exc.value) and "full" in str(exc.value)
     assert list(out.iterdir()) == []
 
@@ -382,9 +385,9 @@ def test_write_errors_are_one_line_and_leave_nothing(tmp_path: Path, monkeypatch
         calls.append(1)
         return os.write(fd, bytes(data[:1000]))
 
-    monkeypatch.setattr(S, "_write_fd", short_writes)
-    p = S.write_snapshot(out, batches, service="s", reason="x")
-    assert len(calls) > 1 and len(S.read_snapshot(p)) == 50
+    monkeypatch.setattr(ttlog.store, "_write_fd", short_writes)
+    p = write_snapshot(out, batches, service="s", reason="x")
+    assert len(calls) > 1 and len(read_snapshot(p)) == 50
     assert [x.name for x in out.iterdir()] == [p.name]
 
 
@@ -394,17 +397,17 @@ def test_retention_deletes_oldest_and_keeps_newest(tmp_path: Path) -> None:
     batches = RingReader(path).read_all()
     out = tmp_path / "r"
     out.mkdir()
-    paths = [S.write_snapshot(out, batches, service="s", reason="periodic", created_ns=10**18 + i * 10**9)
+    paths = [write_snapshot(out, batches, service="s", reason="periodic", created_ns=10**18 + i * 10**9)
              for i in range(6)]
     (out / "notes.txt").write_text("not a snapshot")
-    assert S.list_snapshots(out) == paths
-    assert S.apply_retention(out) == []
-    assert S.apply_retention(out, max_files=4) == paths[:2]
+    assert list_snapshots(out) == paths
+    assert apply_retention(out) == []
+    assert apply_retention(out, max_files=4) == paths[:2]
     size = paths[-1].stat().st_size
-    assert S.apply_retention(out, max_bytes=2 * size + 1) == paths[2:4]
-    assert S.apply_retention(out, max_bytes=1, max_files=0) == paths[4:5]  # the newest stays
-    assert S.list_snapshots(out) == paths[5:] and (out / "notes.txt").exists()
-    assert S.apply_retention(tmp_path / "missing", max_files=1) == []
+    assert apply_retention(out, max_bytes=2 * size + 1) == paths[2:4]
+    assert apply_retention(out, max_bytes=1, max_files=0) == paths[4:5]  # the newest stays
+    assert list_snapshots(out) == paths[5:] and (out / "notes.txt").exists()
+    assert apply_retention(tmp_path / "missing", max_files=1) == []
 
 
 # ---- snapshot_info ------------------------------------------------------------------------------
@@ -415,7 +418,7 @@ def test_snapshot_info_reads_only_the_header(tmp_path: Path) -> None:
     write_trading(R.PyLogger(ring, "t"), 3000)
     batches = RingReader(path).read_all()
     p, snap = round_trip(tmp_path, batches, reason="signal", chunk_size=1000, created_ns=123_000_000_000)
-    info = S.snapshot_info(p)
+    info = snapshot_info(p)
     assert (info.service, info.pid, info.pids, info.reason, info.count, info.created_ns) == (
         "svc", 4242, [4242], "signal", 3000, 123_000_000_000)
     assert info.first_ts == snap.info.first_ts and info.last_ts == snap.info.last_ts
@@ -425,9 +428,9 @@ def test_snapshot_info_reads_only_the_header(tmp_path: Path) -> None:
     data = p.read_bytes()
     cut = tmp_path / "cut.ttsnap"
     cut.write_bytes(data[: len(data) * 2 // 3])
-    assert S.snapshot_info(cut).count == 3000
-    with pytest.raises(S.SnapshotError, match="cut.ttsnap"):
-        S.read_snapshot(cut)
+    assert snapshot_info(cut).count == 3000
+    with pytest.raises(SnapshotError, match="cut.ttsnap"):
+        read_snapshot(cut)
 
 
 # ---- hostile files ------------------------------------------------------------------------------
@@ -442,21 +445,21 @@ def small_valid(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     for i in range(5):
         log.warn("w", oid=f"O{i}", n=i, p=i / 4)
     log.info("m" * 300)
-    p = S.write_snapshot(tmp, RingReader(path).read_all(), service="s", reason="x", chunk_size=4)
+    p = write_snapshot(tmp, RingReader(path).read_all(), service="s", reason="x", chunk_size=4)
     return p.read_bytes()
 
 
 def check_fails_cleanly(path: Path, data: bytes) -> None:
     """Reading ``data`` either works or raises one SnapshotError line naming the file."""
     path.write_bytes(data)
-    for read in (S.read_snapshot, S.snapshot_info):
+    for read in (read_snapshot, snapshot_info):
         try:
             result = read(path)
-        except S.SnapshotError as exc:
+        except SnapshotError as exc:
             msg = str(exc)
             assert str(path) in msg and "\n" not in msg, msg
         else:
-            if isinstance(result, S.Snapshot):
+            if isinstance(result, Snapshot):
                 list(result.iter_events())
 
 
@@ -465,13 +468,13 @@ def test_truncations_at_every_length(small_valid: bytes, tmp_path: Path) -> None
     assert len(small_valid) < 4000
     for size in range(len(small_valid)):
         path.write_bytes(small_valid[:size])
-        with pytest.raises(S.SnapshotError) as exc:
-            S.read_snapshot(path)
+        with pytest.raises(SnapshotError) as exc:
+            read_snapshot(path)
         assert str(path) in str(exc.value) and "\n" not in str(exc.value)
         check_fails_cleanly(path, small_valid[:size])
     path.write_bytes(small_valid + b"extra")
-    with pytest.raises(S.SnapshotError, match="after the LZ4 frame"):
-        S.read_snapshot(path)
+    with pytest.raises(SnapshotError, match="after the LZ4 frame"):
+        read_snapshot(path)
 
 
 @FUZZ
@@ -506,8 +509,8 @@ cbor_values = st.recursive(
 def test_valid_lz4_holding_other_cbor(content: Any, tmp_path: Path) -> None:
     path = tmp_path / "c.ttsnap"
     path.write_bytes(lz4.frame.compress(cbor2.dumps(content)))
-    with pytest.raises(S.SnapshotError) as exc:
-        S.read_snapshot(path)
+    with pytest.raises(SnapshotError) as exc:
+        read_snapshot(path)
     assert str(path) in str(exc.value) and "\n" not in str(exc.value)
     check_fails_cleanly(path, path.read_bytes())
 
@@ -545,19 +548,19 @@ def test_foreign_and_wrong_version(small_valid: bytes, tmp_path: Path) -> None:
     content = cbor2.loads(lz4.frame.decompress(small_valid))
     content["version"] = 2
     path.write_bytes(lz4.frame.compress(cbor2.dumps(content)))
-    for read in (S.read_snapshot, S.snapshot_info):
-        with pytest.raises(S.SnapshotError, match=r"version 2.*reads version 1"):
+    for read in (read_snapshot, snapshot_info):
+        with pytest.raises(SnapshotError, match=r"version 2.*reads version 1"):
             read(path)
     path.write_bytes(lz4.frame.compress(cbor2.dumps({"format": "other", "version": 1})))
-    with pytest.raises(S.SnapshotError, match="not a ttlog snapshot"):
-        S.read_snapshot(path)
+    with pytest.raises(SnapshotError, match="not a ttlog snapshot"):
+        read_snapshot(path)
     path.write_bytes(b"just text\n")
-    with pytest.raises(S.SnapshotError, match="not an LZ4 frame"):
-        S.snapshot_info(path)
-    with pytest.raises(S.SnapshotError, match="cannot open"):
-        S.read_snapshot(tmp_path / "missing.ttsnap")
-    with pytest.raises(S.SnapshotError, match="cannot"):
-        S.read_snapshot(tmp_path)
+    with pytest.raises(SnapshotError, match="not an LZ4 frame"):
+        snapshot_info(path)
+    with pytest.raises(SnapshotError, match="cannot open"):
+        read_snapshot(tmp_path / "missing.ttsnap")
+    with pytest.raises(SnapshotError, match="cannot"):
+        read_snapshot(tmp_path)
 
 
 # ---- the package ----------------------------------------------------------------------------------
@@ -565,7 +568,7 @@ def test_foreign_and_wrong_version(small_valid: bytes, tmp_path: Path) -> None:
 
 def test_engine_snapshot_stays_callable_and_imports_no_polars() -> None:
     code = (
-        "import sys, ttlog, ttlog.snapfile\n"
+        "import sys, ttlog, ttlog.codec, ttlog.store, ttlog.events\n"
         "assert callable(ttlog.snapshot)\n"
         "ttlog.snapshot('request')\n"  # no ring mapped: a no-op, not a TypeError
         "bad = [m for m in ('polars', 'numpy', 'textual', 'rich', 'typer') if m in sys.modules]\n"

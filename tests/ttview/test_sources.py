@@ -16,10 +16,12 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import ttlog.snapfile as S
 from ttlog import ring as R
+from ttlog.codec import write_snapshot
+from ttlog.events import Columns, FieldData
 from ttlog.reader import Batch, ObjText, RingReader
+from ttlog.store import SnapshotError
+
 from ttview.schema import CORE_COLUMNS
 from ttview.sources import (
     CUT_COLUMN,
@@ -55,7 +57,7 @@ def snap(directory: Path, batches: list[Batch], **kw: Any) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     kw.setdefault("service", "svc")
     kw.setdefault("reason", "request")
-    return S.write_snapshot(directory, batches, **kw)
+    return write_snapshot(directory, batches, **kw)
 
 
 def frame_of(path: Path) -> pl.DataFrame:
@@ -214,7 +216,7 @@ def test_several_files_merged_and_a_corrupt_one_reported(tmp_path: Path) -> None
     res2 = load_snapshots([files[2], str(out / "*.exit.ttsnap"), files[0], files[1], files[0]])
     assert [str(e) for e in res2.errors] == [f"{out / '*.exit.ttsnap'}: no file matches"]
     assert res2.frame.equals(df)
-    with pytest.raises(S.SnapshotError, match=str(bad)):
+    with pytest.raises(SnapshotError, match=str(bad)):
         load_snapshots([out], on_error="raise")
     missing = load_snapshots([tmp_path / "nope.ttsnap", tmp_path / "empty"])
     assert missing.frame.height == 0 and list(missing.frame.columns) == list(CORE_COLUMNS)
@@ -293,12 +295,12 @@ def test_one_million_events_from_numpy_columns() -> None:
     n = 1_000_000
     rng = np.random.default_rng(1)
     rows = np.flatnonzero(rng.random(n) < 0.3)
-    cols = S.Columns(
+    cols = Columns(
         n, np.arange(n, dtype=np.int64) + BASE, np.arange(n, dtype=np.int64), np.full(n, 20, np.uint8),
         np.zeros(n, np.uint32), np.ones(n, np.uint32), np.full(n, 2, np.uint32), np.zeros(n, np.uint32),
         np.zeros(0, np.int64), np.zeros(0, np.int64),
-        {("px", "float"): S.FieldData(None, rng.random(n), np.zeros(0, np.int64)),
-         ("sym", "str"): S.FieldData(rows, (rows % 2 + 3).astype(np.uint32), np.zeros(0, np.int64),
+        {("px", "float"): FieldData(None, rng.random(n), np.zeros(0, np.int64)),
+         ("sym", "str"): FieldData(rows, (rows % 2 + 3).astype(np.uint32), np.zeros(0, np.int64),
                                      sids=True)},
         ["", "log", "msg", "AAPL", "MSFT"], [{"service": "s", "pid": 1}])
     df = columns_to_frame(cols)

@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
 from ttlog import ring as R
+from ttlog.codec import write_snapshot
 from ttlog.demo import MarketReplay
 from ttlog.reader import RingReader
-from ttlog.snapfile import write_snapshot
 
 START_NS = 1_795_271_400_000_000_000  # 2026-11-21T14:30:00Z
 """First event time of the fixtures."""

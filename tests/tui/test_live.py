@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ttlog import ring as R
+
 from tests.tui.helpers import screen_text, sync, wait_until
 from ttview.app import make_app
 
