@@ -4,13 +4,13 @@ Every source yields the same frame (``ttview.schema``): the core columns ``ts``,
 ``level``, ``logger``, ``message``, ``service``, ``pid``, ``tid``; then ``cut``
 (:data:`CUT_COLUMN`, a list of the columns whose value was cut at the ring's ``max_str``:
 ``"message"``, a field's column name, or ``"*"`` when fields past the 255th were not stored;
-null when nothing was cut); then one column per field key, named by the key (a key equal to a
-reserved name becomes ``field.<key>``), null where an event lacks the field.
+null when nothing was cut); then one column per field key, named and typed by
+:class:`ttview.schema.FieldLayout` (one kind: its dtype; several kinds: a Struct with one field
+per kind, so every value keeps its type), null where an event lacks the field.
 
-Field dtypes by the kinds a key has: int -> Int64, float -> Float64, int and float -> Float64,
-bool -> Boolean, str and obj -> String, bytes -> Binary, only none -> String (all null), any
-other mix -> String (numbers and booleans as their text, bytes decoded as UTF-8 with
-backslash escapes). A ``none`` value is a null and never changes the dtype.
+Snapshot files are read through :mod:`ttview.scan` (a lazy source; :func:`load_snapshots`
+collects it for callers that want every event in memory); live rings through
+:class:`LiveSource`.
 
 Invariants: headless (imports no textual, rich or typer); columns are built with numpy and polars
 gathers, never a Python loop per event; a bad snapshot among several is reported as one line
@@ -19,7 +19,6 @@ naming it and the others still load; a live ring that vanishes or ends is draine
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -30,15 +29,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
 from ttlog.codec import SnapshotWriter
-from ttlog.events import Columns, FieldData, concat_columns
+from ttlog.events import Columns, FieldData
 from ttlog.reader import Batch, RingInfo, RingReader, list_rings
 from ttlog.ring import RingError
-from ttlog.store import SUFFIX, SnapshotError, list_snapshots, snapshot_sort_key
-
-from ttview.decode import ParsedSnapshot, SnapshotInfo, parse_snapshot, read_snapshot, snapshot_info
-
-from .schema import CORE_COLUMNS, FIELD_PREFIX
+from ttlog.store import SnapshotError
+from ttview.decode import SnapshotInfo
+from ttview.scan import Catalog, FileError, open_catalog, resolve_paths
+from ttview.schema import CORE_COLUMNS, CUT_COLUMN, CUT_DTYPE, FIELDS_CUT_MARK, FieldLayout, conform, unify_dtypes
 
 __all__ = [
     "CUT_COLUMN",
@@ -52,47 +51,23 @@ __all__ = [
     "columns_to_frame",
     "concat_frames",
     "empty_events_frame",
-    "field_column",
     "load_snapshots",
     "resolve_paths",
 ]
 
-CUT_COLUMN = "cut"
-"""Per event: the columns whose value was cut (List(String)), null when none was."""
-CUT_DTYPE = pl.List(pl.String)
-FIELDS_CUT_MARK = "*"
-"""In ``cut``: the record had more fields than a record holds; the rest were not stored."""
-RESERVED = frozenset(CORE_COLUMNS)
-
-
-def field_column(key: str) -> str:
-    """The column name of field ``key``: the key, or ``field.<key>`` for a reserved or empty name."""
-    return FIELD_PREFIX + key if key in RESERVED or not key else key
-
 
 def empty_events_frame() -> pl.DataFrame:
     """A zero-row frame with the core columns and ``cut``."""
-    return pl.DataFrame(schema={**CORE_COLUMNS, CUT_COLUMN: CUT_DTYPE})
+    return pl.DataFrame(schema=CORE_COLUMNS)
 
 
-# ---- Columns -> DataFrame -----------------------------------------------------------------------
-
-
-def _target_dtype(kinds: Iterable[str]) -> pl.DataType:
-    ks = {k for k in kinds if k != "none"}
-    if ks == {"int"}:
-        return pl.Int64()
-    if ks and ks <= {"int", "float"}:
-        return pl.Float64()
-    if ks == {"bool"}:
-        return pl.Boolean()
-    if ks == {"bytes"}:
-        return pl.Binary()
-    return pl.String()
+# ---- Columns -> DataFrame (the live tail) ---------------------------------------------------------
 
 
 def _masked(values: Any, rows: Any, n: int) -> pl.Series:
     """A length-``n`` Series with ``values`` at ``rows`` and nulls elsewhere (numpy masked array)."""
+    if rows is None:
+        return pl.Series(values)
     full = np.zeros(n, dtype=values.dtype)
     full[rows] = values
     mask = np.ones(n, dtype=bool)
@@ -109,34 +84,29 @@ def _spread(base: pl.Series, idx: Any, rows: Any, n: int) -> pl.Series:
     return base.gather(_masked(idx.astype(np.uint32, copy=False), rows, n))
 
 
-def _field_series(kind: str, fd: FieldData, n: int, strings: pl.Series, target: pl.DataType) -> pl.Series:
+def _field_series(kind: str, fd: FieldData, n: int, strings: pl.Series) -> pl.Series:
     if kind == "none":
-        return pl.repeat(None, n, dtype=target, eager=True)
+        return pl.repeat(None, n, dtype=pl.Null, eager=True)
     rows = fd.rows
     if kind in ("int", "float", "bool"):
-        vals = fd.values.astype(bool) if kind == "bool" else fd.values
-        s = pl.Series(vals) if rows is None else _masked(vals, rows, n)
-        return s if s.dtype == target else s.cast(target)
+        return _masked(fd.values.astype(bool) if kind == "bool" else fd.values, rows, n)
     if kind in ("str", "obj"):
         if fd.sids:
             return _spread(strings, fd.values, rows, n)
         return _spread(pl.Series(fd.values.tolist(), dtype=pl.String), None, rows, n)
-    # bytes
-    if target == pl.Binary():
-        return _spread(pl.Series(fd.values.tolist(), dtype=pl.Binary), None, rows, n)
-    texts = [b.decode("utf-8", "backslashreplace") for b in fd.values.tolist()]
-    return _spread(pl.Series(texts, dtype=pl.String), None, rows, n)
+    return _spread(pl.Series(fd.values.tolist(), dtype=pl.Binary), None, rows, n)
 
 
-def _cut_series(cols: Columns, n: int) -> pl.Series:
+def _cut_series(cols: Columns, n: int, layout: FieldLayout) -> pl.Series:
     marks: dict[int, list[str]] = {}
     for row in cols.message_cut.tolist():
         marks.setdefault(row, []).append("message")
     for (key, _kind), fd in cols.fields.items():
+        column = layout.column_of(key) or key
         for row in fd.cut.tolist():
             lst = marks.setdefault(row, [])
-            if field_column(key) not in lst:
-                lst.append(field_column(key))
+            if column not in lst:
+                lst.append(column)
     for row in cols.fields_cut.tolist():
         marks.setdefault(row, []).append(FIELDS_CUT_MARK)
     if not marks:
@@ -146,9 +116,12 @@ def _cut_series(cols: Columns, n: int) -> pl.Series:
     return _spread(base, None, rows, n).alias(CUT_COLUMN)
 
 
-def columns_to_frame(cols: Columns) -> pl.DataFrame:
-    """The event DataFrame of decoded columns (``ttlog.events.Columns``); vectorised."""
+def columns_to_frame(cols: Columns, layout: FieldLayout | None = None) -> pl.DataFrame:
+    """The event DataFrame of decoded columns (``ttlog.events.Columns``); vectorised. ``layout``
+    names and types the field columns (default: from the columns' own keys and kinds)."""
     n = cols.n
+    if layout is None:
+        layout = FieldLayout.from_kinds(cols.fields)
     strings = pl.Series(cols.strings, dtype=pl.String)
     sources = cols.sources or [{}]
     services = pl.Series([str(s.get("service", "")) for s in sources], dtype=pl.String)
@@ -163,32 +136,25 @@ def columns_to_frame(cols: Columns) -> pl.DataFrame:
         "service": services.gather(cols.source),
         "pid": pl.Series(pids[cols.source]),
         "tid": pl.Series(cols.tid.astype(np.int64)),
-        CUT_COLUMN: _cut_series(cols, n),
+        CUT_COLUMN: _cut_series(cols, n, layout),
     }
-    by_key: dict[str, list[tuple[str, FieldData]]] = {}
+    by_column: dict[str, list[tuple[str, pl.Series]]] = {}
     for (key, kind), fd in cols.fields.items():
-        by_key.setdefault(key, []).append((kind, fd))
-    for key, kinds in by_key.items():
-        target = _target_dtype(k for k, _ in kinds)
-        series = [_field_series(kind, fd, n, strings, target) for kind, fd in kinds]
-        if len(series) == 1:
-            s = series[0]
-        else:
-            both = pl.DataFrame({f"k{i}": x for i, x in enumerate(series)})
-            s = both.select(pl.coalesce(pl.all())).to_series()
-        name = field_column(key)
-        while name in out:  # "field.cut" given as a key besides "cut": never two columns of one name
-            name += "_"
-        out[name] = s
-    return pl.DataFrame([s.alias(name) for name, s in out.items()])
+        column = layout.column_of(key)
+        assert column is not None
+        by_column.setdefault(column, []).append((kind, _field_series(kind, fd, n, strings)))
+    for column, parts in by_column.items():
+        out[column] = layout.combine(column, parts, n)
+    schema = layout.schema
+    return pl.DataFrame([
+        (out[name] if name in out else pl.repeat(None, n, dtype=schema[name], eager=True)).alias(name)
+        for name in schema
+    ])
 
 
 def concat_frames(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
-    """Stack event frames whose field columns differ: missing columns are null, dtypes unified.
-
-    A column with Int64 in one frame and Float64 in another becomes Float64; any other
-    disagreement becomes String.
-    """
+    """Stack event frames whose field columns differ: missing columns are null, and a column whose
+    dtypes disagree becomes the union of their kinds (:func:`ttview.schema.unify_dtypes`)."""
     frames = [f for f in frames if f.width]
     if not frames:
         return empty_events_frame()
@@ -198,18 +164,10 @@ def concat_frames(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     for f in frames:
         for name, dtype in f.schema.items():
             dtypes.setdefault(name, []).append(dtype)
-    target: dict[str, pl.DataType] = {}
-    for name, ds in dtypes.items():
-        kinds = {d for d in ds if d != pl.Null()}
-        if len(kinds) <= 1:
-            target[name] = next(iter(kinds)) if kinds else pl.String()
-        elif kinds <= {pl.Int64(), pl.Float64()}:
-            target[name] = pl.Float64()
-        else:
-            target[name] = pl.String()
+    target = {name: unify_dtypes(ds) for name, ds in dtypes.items()}
     cast = []
     for f in frames:
-        changes = {name: pl.col(name).cast(target[name], strict=False) for name, dtype in f.schema.items()
+        changes = {name: conform(f.get_column(name), target[name]) for name, dtype in f.schema.items()
                    if dtype != target[name]}
         cast.append(f.with_columns(**changes) if changes else f)
     return pl.concat(cast, how="diagonal")
@@ -227,17 +185,6 @@ def batches_to_frame(batches: Iterable[Batch]) -> pl.DataFrame:
 
 
 @dataclass
-class FileError:
-    """A path that could not be loaded, and why (one line naming it)."""
-
-    path: Path
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass
 class LoadResult:
     """Events of the snapshots that loaded, one error line per one that did not, and metadata."""
 
@@ -249,84 +196,38 @@ class LoadResult:
 
     @property
     def dropped(self) -> int:
-        """Records the producers dropped (ring full), as the rings' headers counted them."""
-        return sum(int(s.get("dropped", 0)) for s in self.sources)
+        """Records the producers dropped (ring full), as the files count them."""
+        return sum(i.dropped for i in self.infos)
 
     @property
     def lost(self) -> int:
         """Records overwritten in a ring before they were read (flight-recorder mode)."""
-        return sum(int(s.get("lost", 0)) for s in self.sources)
-
-
-_GLOB_CHARS = frozenset("*?[")
-
-
-def resolve_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
-                  ) -> tuple[list[Path], list[FileError]]:
-    """Files named by ``paths``: files as given, directories' ``*.ttsnap`` and glob matches
-    oldest first (newest last). Paths that name nothing become errors. No duplicates."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    found: list[Path] = []
-    errors: list[FileError] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            files = list_snapshots(p)
-            if not files:
-                errors.append(FileError(p, f"{p}: no *{SUFFIX} files in this directory"))
-            found.extend(files)
-        elif p.exists():
-            found.append(p)
-        elif _GLOB_CHARS & set(str(raw)):
-            matches = [Path(m) for m in glob.glob(str(raw)) if Path(m).is_file()]
-            if not matches:
-                errors.append(FileError(p, f"{p}: no file matches"))
-            found.extend(sorted(matches, key=snapshot_sort_key))
-        else:
-            errors.append(FileError(p, f"{p}: no such file or directory"))
-    seen: set[Path] = set()
-    unique = []
-    for p in found:
-        key = p.resolve() if p.exists() else p
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique, errors
+        return sum(i.lost for i in self.infos)
 
 
 def load_snapshots(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-                   on_error: str = "report", parsed: dict[Path, ParsedSnapshot] | None = None) -> LoadResult:
-    """Load snapshot files into one event DataFrame, merged by ``ts``.
+                   on_error: str = "report") -> LoadResult:
+    """Every event of the snapshot files named by ``paths`` in one DataFrame, merged by ``ts``
+    (the scan of :mod:`ttview.scan`, collected: for callers that want all of them in memory).
 
     ``paths``: files, directories (every ``*.ttsnap`` inside) or globs. ``on_error="report"``
     (default) records one line per bad or missing path in ``LoadResult.errors`` and loads the
-    rest; ``on_error="raise"`` raises the first as SnapshotError. ``parsed``: files already read
-    (:func:`load_newest` leaves them), taken from the dict instead of being read again.
+    rest; ``on_error="raise"`` raises the first as SnapshotError.
     """
     if on_error not in ("report", "raise"):
         raise ValueError(f"on_error must be 'report' or 'raise', not {on_error!r}")
-    files, errors = resolve_paths(paths)
-    if errors and on_error == "raise":
-        raise SnapshotError(errors[0].message)
-    parts: list[Columns] = []
-    result = LoadResult(frame=empty_events_frame(), errors=errors)
-    for path in files:
-        try:
-            early = parsed.pop(path, None) if parsed else None
-            snap = early.decode() if early is not None else read_snapshot(path)
-        except SnapshotError as exc:
-            if on_error == "raise":
-                raise
-            errors.append(FileError(path, str(exc)))
-            continue
-        parts.append(snap.columns)
-        result.files.append(path)
-        result.infos.append(snap.info)
-        result.sources.extend({**s, "file": str(path)} for s in snap.sources)
-    if parts:
-        result.frame = columns_to_frame(concat_columns(parts))
-    return result
+    with open_catalog(paths) as catalog:
+        if catalog.errors and on_error == "raise":
+            raise SnapshotError(catalog.errors[0].message)
+        frame = catalog.lazy().collect() if catalog.files else empty_events_frame()
+        if catalog.errors and on_error == "raise":
+            raise SnapshotError(catalog.errors[0].message)
+        return _result(catalog, frame)
+
+
+def _result(catalog: Catalog, frame: pl.DataFrame) -> LoadResult:
+    return LoadResult(frame=frame, errors=list(catalog.errors), files=catalog.paths,
+                      infos=[f.info for f in catalog.files], sources=catalog.sources)
 
 
 @dataclass
@@ -337,45 +238,36 @@ class NewestEvents:
     frame: pl.DataFrame
     total: int
     files: list[Path] = field(default_factory=list)
-    parsed: dict[Path, ParsedSnapshot] = field(default_factory=dict, repr=False)
-    """The files read to find these events (``load_snapshots(..., parsed=...)`` reuses them)."""
+
+
+def newest_events(catalog: Catalog) -> NewestEvents | None:
+    """The newest events of the catalog's files (those from the start of the newest chunk of any
+    file on), decoding only the chunks that can hold them; None when that would be most of them.
+
+    The result is an exact suffix of the full merge: it is the scan of every event at or after
+    that time, and the merge puts all of them last.
+    """
+    lasts = [f.info.chunks[-1].ts_min for f in catalog.files if f.info.chunks]
+    if not lasts:
+        return None
+    since = max(lasts)
+    total = catalog.total
+    keep = sum(c.n for f in catalog.files for c in f.info.chunks if c.ts_max >= since)
+    if keep * 2 > total:  # not worth a second pass
+        return None
+    from ttview.scan import ChunkHints
+
+    frame = catalog.lazy(hints=ChunkHints(ts_min=since)).filter(
+        pl.col("ts").dt.epoch("ns") >= since).collect()
+    return NewestEvents(frame, total, [f.path for f in catalog.files if f.info.chunks and f.info.chunks[-1].ts_max >= since])
 
 
 def load_newest(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> NewestEvents | None:
-    """The newest events of the snapshots (those from the start of the newest file's last chunk
-    on), reading only the chunks that hold them; None when that would be all of them anyway.
-
-    Every file's chunk index says which chunks end at or after that time; those are decoded and
-    merged, so the result is an exact suffix of the full merge. A file that cannot be read makes
-    it None (the full load reports it).
-    """
-    files, _errors = resolve_paths(paths)
-    try:
-        infos = [snapshot_info(f) for f in files]
-    except SnapshotError:
-        return None
-    lasts = [i.index[-1] for i in infos if i.index]
-    if not lasts:
-        return None
-    since = max(int(c["ts_min"]) for c in lasts)
-    total = sum(i.count for i in infos)
-    keep = sum(int(c.get("n", 0)) for i in infos for c in i.index if int(c["ts_max"]) >= since)
-    if keep * 2 > total:  # not worth a second pass
-        return None
-    parts: list[Columns] = []
-    parsed: dict[Path, ParsedSnapshot] = {}
-    for f, info in zip(files, infos):
-        if info.index and int(info.index[-1]["ts_max"]) >= since:
-            try:
-                parsed[f] = parse_snapshot(f)
-                parts.append(parsed[f].decode(ts_min=since).columns)
-            except SnapshotError:
-                return None
-    frame = columns_to_frame(concat_columns(parts))
-    # chunks of other files may start earlier than ``since``: their older rows would lack the
-    # events of the chunks that were skipped, so only rows from ``since`` on are exact
-    starts = frame.get_column("ts").dt.epoch("ns").search_sorted(since, side="left")
-    return NewestEvents(frame.slice(int(starts)), total, files, parsed)
+    """:func:`newest_events` of the files named by ``paths``; None also when one cannot be read."""
+    with open_catalog(paths) as catalog:
+        if catalog.errors:
+            return None
+        return newest_events(catalog)
 
 
 @dataclass
@@ -388,9 +280,9 @@ class Loading:
 
 
 def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Loading:
-    """Load ``paths`` in a thread of its own, begun now: :func:`load_newest` first (the viewer
-    draws its first screen from it), then :func:`load_snapshots`. The viewer starts this before
-    importing its UI, so decoding overlaps the imports and the first layout."""
+    """Load ``paths`` in a thread of its own, begun now: their newest events first (the viewer
+    draws its first screen from them), then all of them. The viewer starts this before importing
+    its UI, so decoding overlaps the imports and the first layout."""
     loading = Loading(Future(), Future())
     paths = list(paths)
 
@@ -398,15 +290,22 @@ def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Loading:
         for future in (loading.newest, loading.full):
             future.set_running_or_notify_cancel()
         try:
-            newest = load_newest(paths)
-        except Exception:  # noqa: BLE001 - the full load below meets the same trouble and says so
-            newest = None
-        loading.newest.set_result(newest)
-        parsed = newest.parsed if newest is not None else None
-        try:
-            loading.full.set_result(load_snapshots(paths, parsed=parsed))
+            catalog = open_catalog(paths)
         except BaseException as exc:  # handed to whoever asks for the result
+            loading.newest.set_result(None)
             loading.full.set_exception(exc)
+            return
+        with catalog:
+            try:
+                newest = newest_events(catalog) if not catalog.errors else None
+            except Exception:  # noqa: BLE001 - the full load below meets the same trouble and says so
+                newest = None
+            loading.newest.set_result(newest)
+            try:
+                frame = catalog.lazy().collect() if catalog.files else empty_events_frame()
+                loading.full.set_result(_result(catalog, frame))
+            except BaseException as exc:  # handed to whoever asks for the result
+                loading.full.set_exception(exc)
 
     threading.Thread(target=run, name="ttview-load", daemon=True).start()
     return loading

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from ttlog.events import Columns, FieldData
 from ttlog.reader import Batch, ObjText, RingReader
 from ttlog.store import SnapshotError
 
-from ttview.schema import CORE_COLUMNS
+from ttview.schema import CORE_COLUMNS, field_column_name, union_value
 from ttview.sources import (
     CUT_COLUMN,
     CUT_DTYPE,
@@ -31,7 +32,6 @@ from ttview.sources import (
     batches_to_frame,
     columns_to_frame,
     concat_frames,
-    field_column,
     load_newest,
     load_snapshots,
     resolve_paths,
@@ -91,7 +91,8 @@ def test_core_columns_and_dtypes(mixed: tuple[list[Batch], pl.DataFrame]) -> Non
         assert df.schema[name] == dtype, name
     assert df.schema[CUT_COLUMN] == CUT_DTYPE
     fields = df.schema
-    assert fields["qty"] == pl.Float64  # ints and floats
+    # a field holding values of several kinds keeps each value's type: a Struct, one part per kind
+    assert fields["qty"] == pl.Struct({"int": pl.Int64, "float": pl.Float64})
     assert fields["whole"] == pl.Int64
     assert fields["px"] == pl.Float64
     assert fields["flag"] == pl.Boolean
@@ -99,17 +100,19 @@ def test_core_columns_and_dtypes(mixed: tuple[list[Batch], pl.DataFrame]) -> Non
     assert fields["raw"] == pl.Binary
     assert fields["obj"] == pl.String  # text of a value of another type
     assert fields["nothing"] == pl.String and fields["only_none"] == pl.String  # only nulls
-    assert fields["mix"] == pl.String  # int, str and bool
+    assert fields["mix"] == pl.Struct({"int": pl.Int64, "bool": pl.Boolean, "str": pl.String})
     assert fields["field.level"] == pl.String and fields["field.cut"] == pl.String  # reserved names
     assert df.height == 6
 
 
 def test_values_and_nulls(mixed: tuple[list[Batch], pl.DataFrame]) -> None:
     _, df = mixed
-    assert df["qty"].to_list() == [1.0, 2.5, None, None, None, 3.0]
+    qty = [union_value(v) for v in df["qty"].to_list()]
+    assert qty == [1, 2.5, None, None, None, 3] and [type(v) for v in qty] == [int, float] + [type(None)] * 3 + [int]
     assert df["whole"].to_list() == [None] * 5 + [7]
     assert df["flag"].to_list() == [True, None, False, None, None, None]
-    assert df["mix"].to_list() == ["1", "two", "true", None, None, None]
+    mix = [union_value(v) for v in df["mix"].to_list()]
+    assert mix == [1, "two", True, None, None, None] and [type(v) for v in mix[:3]] == [int, str, bool]
     assert df["obj"].to_list() == ["<class 'object'>"] + [None] * 5
     assert df["raw"].to_list() == [b"\x00\xff", None, b"r" * 32, None, None, None]
     assert df["nothing"].null_count() == 6
@@ -144,16 +147,10 @@ def test_frame_matches_batch_events(mixed: tuple[list[Batch], pl.DataFrame]) -> 
     for row, ev in zip(rows, events, strict=True):
         assert row["seq"] == ev["seq"] and row["message"] == ev["message"]
         for key, value in ev["fields"].items():
-            got = row[field_column(key)]
+            got = union_value(row[field_column_name(key)])
             if isinstance(value, ObjText):
                 value = value.text
-            if isinstance(value, bool) and df.schema[field_column(key)] == pl.String:
-                value = str(value).lower()
-            elif isinstance(value, (int, float)) and df.schema[field_column(key)] == pl.String:
-                value = str(value)
-            elif isinstance(value, int) and df.schema[field_column(key)] == pl.Float64:
-                value = float(value)
-            assert got == value, (key, got, value)
+            assert got == value and type(got) is type(value), (key, got, value)  # every value as it went in
 
 
 def test_batches_to_frame_equals_the_snapshot_frame(mixed: tuple[list[Batch], pl.DataFrame]) -> None:
@@ -185,7 +182,9 @@ def test_rings_merged_by_time(tmp_path: Path) -> None:
     assert (df["ts"].cast(pl.Int64) - BASE).to_list() == [0, 10, 20, 20, 40, 50, 60]
     assert df["service"].to_list() == ["alpha", "beta", "alpha", "beta", "alpha", "beta", "alpha"]
     assert df["pid"].to_list() == [11, 22, 11, 22, 11, 22, 11]
-    assert df["i"].dtype == pl.Float64 and df["i"].to_list() == [0, 0, 1, 1, 2, 2, 3]
+    assert df["i"].dtype == pl.Struct({"int": pl.Int64, "float": pl.Float64})
+    i = [union_value(v) for v in df["i"].to_list()]
+    assert i == [0, 0, 1, 1, 2, 2, 3] and [type(v) for v in i] == [int, float] * 3 + [int]
     assert df["a_only"].to_list() == [0, None, 1, None, 2, None, 3]
     assert df["b_only"].to_list() == [None, "x", None, "x", None, "x", None]
 
@@ -209,7 +208,8 @@ def test_several_files_merged_and_a_corrupt_one_reported(tmp_path: Path) -> None
     assert res.files == files
     df = res.frame
     assert df.height == 15 and df["seq"].to_list() == list(range(15))
-    assert df["v"].dtype == pl.Float64 and df["v"].to_list()[5] == 1.5
+    v = [union_value(x) for x in df["v"].to_list()]
+    assert v[4] == 0 and type(v[4]) is int and v[5] == 1.5 and v[10] == 2 and type(v[10]) is int
     assert len(res.sources) == 3 and res.dropped == 0 and res.lost == 0
     assert {s["file"] for s in res.sources} == {str(f) for f in files}
     # files given in any order are still merged by time; globs and files work too
@@ -285,8 +285,10 @@ def test_concat_frames_unifies_dtypes() -> None:
     a = pl.DataFrame({"x": [1, 2], "y": ["a", "b"], "z": [True, False]})
     b = pl.DataFrame({"x": [1.5], "y": [3], "w": [b"q"]})
     out = concat_frames([a, b])
-    assert out.schema["x"] == pl.Float64 and out["x"].to_list() == [1.0, 2.0, 1.5]
-    assert out.schema["y"] == pl.String and out["y"].to_list() == ["a", "b", "3"]
+    assert out.schema["x"] == pl.Struct({"int": pl.Int64, "float": pl.Float64})
+    assert [union_value(v) for v in out["x"].to_list()] == [1, 2, 1.5]
+    assert out.schema["y"] == pl.Struct({"int": pl.Int64, "str": pl.String})
+    assert [union_value(v) for v in out["y"].to_list()] == ["a", "b", 3]
     assert out["z"].to_list() == [True, False, None] and out["w"].to_list() == [None, None, b"q"]
 
 
@@ -422,8 +424,11 @@ def test_a_mangled_snapshot_never_takes_the_loader_down(small_snapshot: bytes, t
     path = tmp_path / "m.ttsnap"
     path.write_bytes(lz4.frame.compress(cbor2.dumps(content)))
     res = load_snapshots([path])
-    if res.errors:
-        assert res.frame.height == 0 and str(path) in res.errors[0].message
+    if res.errors:  # one line naming the file; a chunk found bad mid-file keeps the chunks before it
+        message = res.errors[0].message
+        assert str(path) in message and "\n" not in message
+        kept = re.search(r"kept its first ([\d,]+) of", message)
+        assert res.frame.height == (int(kept.group(1).replace(",", "")) if kept else 0)
     else:
         assert res.frame.height == sum(c["n"] for c in content["chunks"] if isinstance(c, dict))
 
