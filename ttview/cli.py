@@ -56,7 +56,7 @@ from ttview.report import (
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-    from ttview.sources import LoadResult
+    from ttview.scan import Catalog
 
 __all__ = ["app", "main", "visible"]
 
@@ -229,11 +229,45 @@ def _bad_filter(text: str, exc: Any) -> NoReturn:
     fail(f"bad filter at column {pos + 1}: {exc.message} ({where})")
 
 
-def _load(paths: list[Path] | None, filter_text: str) -> tuple[LoadResult, pl.DataFrame]:
-    """Load every snapshot named by ``paths`` (default: see lsinfo.default_snapshots) and apply the
-    filter; exit 2 on any bad input."""
-    from ttview.query import QueryError, apply_filter
-    from ttview.sources import load_snapshots, resolve_paths
+EXIT_PARTIAL = 3
+"""Some input was bad (a corrupt snapshot among good ones, or one cut short by a bad chunk): each
+was named on stderr, and the output covers the rest."""
+
+
+@dataclasses.dataclass
+class Selection:
+    """The events a command reads: the files (``catalog``) as a lazy source under the filter,
+    merged by time (``ordered``) or in any order (``unordered``, for aggregations)."""
+
+    catalog: Catalog
+    ordered: pl.LazyFrame
+    unordered: pl.LazyFrame
+    reported: int = 0
+
+    @property
+    def schema(self) -> pl.Schema:
+        return self.catalog.schema
+
+    @property
+    def files(self) -> list[Path]:
+        return self.catalog.paths
+
+    def report_errors(self) -> int:
+        """Name each bad file not named yet (one line each); the exit code they call for."""
+        errors = self.catalog.errors
+        for error in errors[self.reported :]:
+            note(f"warning: skipped: {error.message}")
+        self.reported = len(errors)
+        return EXIT_PARTIAL if errors else 0
+
+
+def _select(paths: list[Path] | None, filter_text: str) -> Selection:
+    """The events of the snapshots named by ``paths`` (default: see lsinfo.default_snapshots)
+    under the filter, as a lazy source. A path that names nothing or a bad filter exits 2; a bad
+    file among good ones is named on stderr and left out (:meth:`Selection.report_errors`); when
+    none can be read, exit 2."""
+    from ttview.query import QueryError
+    from ttview.scan import open_catalog, resolve_paths
 
     flt = _compile(filter_text)
     if not paths:
@@ -243,40 +277,45 @@ def _load(paths: list[Path] | None, filter_text: str) -> tuple[LoadResult, pl.Da
         paths = list(source.paths)
         if err_console().is_terminal:
             note(f"reading {source.describe()}", style="dim")
-    files, errors = resolve_paths(paths)
-    if errors:
-        fail(errors[0].message)
+    files, missing = resolve_paths(paths)
+    if missing:
+        fail(missing[0].message)
     if not files:
         fail("no snapshot files given")
-    err = err_console()
-    if err.is_terminal and len(files) > 1:
-        with err.status(f"loading {len(files)} snapshot files…"):
-            result = load_snapshots(files)
-    else:
-        result = load_snapshots(files)
-    if result.errors:
-        fail(result.errors[0].message)
+    catalog = open_catalog(files)
+    if not catalog.files:
+        for error in catalog.errors[:-1]:
+            note(f"warning: skipped: {error.message}")
+        fail(catalog.errors[-1].message if catalog.errors else "no snapshot files given")
+    bounds = (catalog.first_ts, catalog.last_ts) if catalog.first_ts is not None else None
     try:
-        bound = flt.bind(result.frame.schema)
-        frame = apply_filter(result.frame, bound)
+        bound = flt.bind(catalog.schema, time_bounds=bounds)  # type: ignore[arg-type]
     except QueryError as exc:
         _bad_filter(filter_text, exc)
     for warning in bound.warnings:
         note(f"warning: {warning}")
-    return result, frame
+    hints = bound.hints()
+    ordered, unordered = catalog.lazy(hints=hints), catalog.lazy(hints=hints, ordered=False)
+    if not bound.keeps_all:
+        ordered, unordered = ordered.filter(bound.expr), unordered.filter(bound.expr)
+    selection = Selection(catalog, ordered, unordered)
+    selection.report_errors()
+    return selection
 
 
-def _need_column(frame: pl.DataFrame, name: str, option: str, *, numeric: bool = False) -> None:
+def _need_column(schema: pl.Schema, name: str, option: str, *, numeric: bool = False) -> None:
     from difflib import get_close_matches
 
-    from ttview.schema import is_numeric_dtype
+    import polars as pl
 
-    if name not in frame.columns:
-        hint = get_close_matches(name, frame.columns, n=1)
+    from ttview.schema import numeric_expr
+
+    if name not in schema:
+        hint = get_close_matches(name, list(schema), n=1)
         more = f" (did you mean {hint[0]!r}?)" if hint else ""
         fail(f"{option}: no field {name!r} in the data{more}")
-    if numeric and not is_numeric_dtype(frame.schema[name]):
-        fail(f"{option}: field {name!r} holds {frame.schema[name]}, not numbers")
+    if numeric and numeric_expr(name, schema[name]) is None and schema[name] != pl.Null:
+        fail(f"{option}: field {name!r} holds {schema[name]}, not numbers")
 
 
 # ---- the viewer --------------------------------------------------------------------------------
@@ -474,47 +513,99 @@ def export(
             help="Write to FILE (atomically) instead of stdout.",
         ),
     ] = None,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            metavar="KEY,...",
+            show_default=False,
+            help="Parquet only: write a hive-partitioned dataset into the directory -o DIR, one folder "
+            "level per key (service, date (UTC day), host, pid, level, logger or a field), e.g. "
+            "service,date; DuckDB, polars and Spark read it as one table.",
+        ),
+    ] = None,
+    time_unit: Annotated[
+        str,
+        typer.Option(
+            "--time-unit",
+            metavar="ns|us",
+            help="Parquet: the precision of the time column (us for Spark, which reads no ns timestamps); "
+            "ts_ns always holds the exact nanoseconds.",
+        ),
+    ] = "ns",
 ) -> None:
     """Export events as JSON, NDJSON, CSV or Parquet.
 
     Columns: **time** (ISO-8601 UTC with nanoseconds; Parquet: a UTC timestamp in
-    microseconds), **ts_ns** (integer nanoseconds since the epoch, exact), **level**
-    (name), **level_no**, logger, message, service, pid, tid, seq, cut, then one column per
-    field. JSON and NDJSON leave out keys whose value is null.
+    nanoseconds, or microseconds with --time-unit us), **ts_ns** (integer nanoseconds since the
+    epoch, exact), **level** (name), **level_no**, logger, message, service, pid, tid, seq, cut,
+    then one column per field, named by its key (a key equal to one of these names is exported as
+    **field.KEY**). Every value keeps its type: an int stays an int; a field holding values of
+    several kinds is a Parquet STRUCT with one member per kind. JSON and NDJSON leave out keys
+    whose value is null, and write NaN and the infinities as "NaN", "Infinity", "-Infinity".
+    Events are written as they are read: memory does not grow with the export.
 
     Exit codes: 1 if no event matched (the output is still valid: [], a CSV header, an empty
-    Parquet file); 2 for a missing or corrupt snapshot, a bad filter, an unknown --fields name,
-    a bad --format or an unwritable -o.
+    Parquet file); 2 for a missing path, no readable snapshot, a bad filter, an unknown --fields
+    name, a bad --format or an unwritable -o; 3 when some snapshots were bad (each named on
+    stderr) and the others were exported.
     """
-    from ttview.export import ExportError, prepare, write_export
+    from ttview.export import ExportError, parquet_metadata, prepare, write_export
 
     fmt = ExportFormat(fmt).value
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
-    out = _Output(output)
+    keys = [k.strip() for k in partition_by.split(",") if k.strip()] if partition_by else None
+    if keys and fmt != "parquet":
+        fail("--partition-by writes a Parquet dataset; add -F parquet")
+    if keys and not output:
+        fail("--partition-by needs -o DIR (the dataset's directory)")
+    out = None if keys else _Output(output)
     err = err_console()
+    code = 0
     try:
-        if out.is_terminal and fmt == "parquet":
+        if out is not None and out.is_terminal and fmt == "parquet":
             fail("refusing to write Parquet to a terminal; use -o FILE or a pipe")
-        result, frame = _load(paths, filter_text)
+        selection = _select(paths, filter_text)
         try:
-            prepare(frame.head(0), fmt=fmt, fields=wanted)
+            prepare(selection.ordered.head(0), fmt=fmt, fields=wanted, time_unit=time_unit)
         except ExportError as exc:
             fail(str(exc))
-        show_progress = out.path is not None and err.is_terminal and frame.height > 0
+        expected = selection.catalog.total
+        options: dict[str, Any] = {
+            "fmt": fmt, "fields": wanted, "time_unit": time_unit, "total": expected,
+            "metadata": parquet_metadata([f.info for f in selection.catalog.files]),
+        }
+        show_progress = (out is None or out.path is not None) and err.is_terminal and expected > 0
         try:
-            if show_progress:
-                rows = export_with_progress(frame, out.stream(), fmt=fmt, fields=wanted, console=err)
+            if keys:
+                target: Any = Path(str(output))
+                options["partition_by"] = keys
             else:
-                rows = write_export(frame, out.stream(), fmt=fmt, fields=wanted, for_terminal=out.is_terminal)
+                assert out is not None
+                target = out.stream()
+                options["for_terminal"] = out.is_terminal
+            if show_progress:
+                rows = export_with_progress(selection.ordered, target, console=err, **options)
+            else:
+                rows = write_export(selection.ordered, target, **options)
+        except ExportError as exc:
+            fail(str(exc))
         except OSError as exc:
-            if out.path is None and _is_broken_pipe(exc):
+            if out is not None and out.path is None and _is_broken_pipe(exc):
                 raise
-            fail(f"cannot write {out.path or 'stdout'}: {exc.strerror or exc}")
-        out.commit()
+            fail(f"cannot write {output or 'stdout'}: {exc.strerror or exc}")
+        code = selection.report_errors()
+        if out is not None:
+            out.commit()
     finally:
-        out.discard()
-    if out.path is not None and err.is_terminal:
-        note(f"wrote {rows:,} events to {out.path} ({byte_size(out.path.stat().st_size)})", style="green")
+        if out is not None:
+            out.discard()
+    if output not in (None, "-") and err.is_terminal:
+        where = Path(str(output))
+        size = f" ({byte_size(where.stat().st_size)})" if where.is_file() else ""
+        note(f"wrote {rows:,} events to {where}{size}", style="green")
+    if code:
+        raise typer.Exit(code)
     if rows == 0:
         note("no events matched")
         raise typer.Exit(1)
@@ -562,51 +653,67 @@ def stats(
     """Count, rate and p50/p90/p99/p99.9/max of a field per group.
 
     Rate is a group's events per second over the whole time span of the (filtered) events.
-    Percentiles interpolate linearly between closest ranks.
+    Percentiles interpolate linearly between closest ranks, over every value: exact while the
+    values fit in memory (tens of millions), estimates within 0.5% past that, and then the output
+    says so. Memory does not grow with the number of events. The drops and losses the snapshots
+    record are shown beside the counts.
 
-    Exit codes: 1 if no event matched; 2 for a missing or corrupt snapshot, a bad filter, or an
-    unknown or non-numeric --field / --group-by.
+    Exit codes: 1 if no event matched; 2 for a missing path, no readable snapshot, a bad filter,
+    or an unknown or non-numeric --field / --group-by; 3 when some snapshots were bad (each named
+    on stderr) and the numbers cover the others.
     """
-    from ttview.schema import is_numeric_dtype
-    from ttview.stats import group_stats
+    from ttview.schema import numeric_expr
+    from ttview.stats import group_summary
 
-    result, frame = _load(paths, filter_text)
-    _need_column(frame, group_by, "--group-by")
+    selection = _select(paths, filter_text)
+    schema = selection.schema
+    _need_column(schema, group_by, "--group-by")
     if field is not None:
-        _need_column(frame, field, "--field", numeric=True)
-    elif "latency_us" in frame.columns and is_numeric_dtype(frame.schema["latency_us"]):
+        _need_column(schema, field, "--field", numeric=True)
+    elif "latency_us" in schema and numeric_expr("latency_us", schema["latency_us"]) is not None:
         field = "latency_us"
     sort_key = {"group": group_by, "p999": "p99.9"}.get(sort, sort)
     try:
-        groups = group_stats(frame, by=group_by, field=field, sort=sort_key)
-        total = group_stats(frame, by=None, field=field)
+        result = group_summary(selection.unordered, by=group_by, field=field, sort=sort_key)
     except ValueError as exc:
         fail(f"--sort: {exc}")
+    groups = result.table
+    total = result.total if result.total is not None else groups.clear()
     shown = groups if limit == 0 or (limit is None and as_json) else groups.head(limit or 50)
+    catalog = selection.catalog
     if as_json:
         print_json(
             {
-                "files": [str(p) for p in result.files],
-                "events": frame.height,
+                "files": [str(p) for p in selection.files],
+                "events": result.events,
                 "group_by": group_by,
                 "field": field,
                 "sort": sort_key,
+                "percentiles": "exact" if result.exact else f"estimated within {result.relative_error:.1%}",
+                "dropped": catalog.dropped,
+                "lost": catalog.lost,
                 "groups": shown.to_dicts(),
                 "more_groups": groups.height - shown.height,
                 "total": total.to_dicts()[0] if total.height else None,
+                "skipped_files": [e.message for e in catalog.errors],
             }
         )
     else:
         print_stats(
-            frame,
+            result,
             shown,
             total,
             group_by=group_by,
             field=field,
-            files=len(result.files),
+            files=len(selection.files),
             more=groups.height - shown.height,
+            dropped=catalog.dropped,
+            lost=catalog.lost,
         )
-    if frame.height == 0:
+    code = selection.report_errors()
+    if code:
+        raise typer.Exit(code)
+    if result.events == 0:
         note("no events matched")
         raise typer.Exit(1)
 
@@ -643,35 +750,44 @@ def hist(
 ) -> None:
     """A histogram of a numeric field in the terminal, with p50/p99/p99.9 listed.
 
-    Exit codes: 1 if no event has a value of the field; 2 for a missing or corrupt snapshot, a bad
-    filter, or an unknown or non-numeric --field / --by.
+    Memory does not grow with the number of events; percentiles are exact while the values fit in
+    memory, estimates within 0.5% past that (and then marked so).
+
+    Exit codes: 1 if no event has a value of the field; 2 for a missing path, no readable
+    snapshot, a bad filter, or an unknown or non-numeric --field / --by; 3 when some snapshots
+    were bad (each named on stderr) and the chart covers the others.
     """
     from ttview.stats import histogram
 
-    result, frame = _load(paths, filter_text)
-    _need_column(frame, field, "--field", numeric=True)
+    selection = _select(paths, filter_text)
+    _need_column(selection.schema, field, "--field", numeric=True)
     if by is not None:
-        _need_column(frame, by, "--by")
+        _need_column(selection.schema, by, "--by")
     try:
-        h = histogram(frame, field=field, bins=bins, log=log, by=by)
+        h = histogram(selection.unordered, field=field, bins=bins, log=log, by=by)
     except ValueError as exc:
         fail(str(exc))
     if as_json:
         print_json(
             {
-                "files": [str(p) for p in result.files],
-                "events": frame.height,
+                "files": [str(p) for p in selection.files],
+                "events": h.events,
                 "field": h.field,
                 "log": h.log,
                 "by": h.by,
+                "percentiles": "exact" if h.exact else "estimated within 0.5%",
                 "edges": list(h.edges),
                 "series": [dataclasses.asdict(s) for s in h.series],
                 "omitted_groups": h.omitted_groups,
                 "omitted_values": h.omitted_values,
+                "skipped_files": [e.message for e in selection.catalog.errors],
             }
         )
     else:
         print_hist(h, width=width, height=height)
+    code = selection.report_errors()
+    if code:
+        raise typer.Exit(code)
     if h.total == 0:
         note(f"no values of {field!r} matched")
         raise typer.Exit(1)

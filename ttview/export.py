@@ -1,16 +1,17 @@
-"""Exports of an event frame: JSON, NDJSON, CSV and Parquet, written column-wise by polars.
+"""Exports of events: JSON, NDJSON, CSV and Parquet, written as the events are read.
 
 Used by ``ttview export`` and by the TUI's export action::
 
     from ttview.export import write_export
-    rows = write_export(frame, "events.ndjson", fmt="ndjson")
+    rows = write_export(catalog.lazy(), "events.ndjson", fmt="ndjson")   # or a DataFrame
 
 Exported columns (the same names in every format; see :data:`CORE_EXPORT_COLUMNS`):
 
 ========== ======================================================= ==============================
 name       text formats (JSON, NDJSON, CSV)                        Parquet
 ========== ======================================================= ==============================
-time       ISO-8601 UTC with nanoseconds: 2026-11-20T14:30:00.1Z   TIMESTAMP(MICROS, UTC)
+time       ISO-8601 UTC with nanoseconds: 2026-11-20T14:30:00.1Z   TIMESTAMP(NANOS, UTC); MICROS
+                                                                   with ``time_unit="us"`` (Spark)
 ts_ns      integer nanoseconds since the Unix epoch (exact)        INT64
 level      level name (``TRADE``; a number with no name: its text) STRING
 level_no   level number (``22``)                                   INT32
@@ -18,47 +19,69 @@ logger, message, service                                           STRING
 pid, tid, seq                                                      INT64
 cut        columns cut at the ring's size limit (JSON array;       LIST<STRING>
            CSV: names joined by ``,``); absent/empty when none
-<field>    one per field key, typed as loaded (Int64, Float64,     as loaded
-           Boolean, String; bytes as base64 text)                  (bytes: BINARY)
+<field>    one per field key, each value as it was logged: an int  the column's type: INT64,
+           an integer, a float a number with a fraction or an      DOUBLE, BOOLEAN, STRING,
+           exponent (``100.0``), text a string, true/false, bytes  BINARY; a field of several
+           as base64 text                                          kinds a STRUCT with one member
+                                                                   per kind (int, float, bool,
+                                                                   str, bytes), one of them set
 ========== ======================================================= ==============================
 
-Parquet's ``time`` is microseconds because that is the timestamp every reader takes natively
-(Spark refuses TIMESTAMP(NANOS)); ``ts_ns`` carries the exact nanoseconds in every format.
-A field whose key equals an export column name is exported as ``field.<key>``.
+A field whose key equals an export column name (``time``, ``level``, ``cut``...) is exported as
+``field.<key>`` (``ttview.schema.field_column_names``: the same name the viewer and the filters
+use).
 
-JSON and NDJSON leave out a key whose value is null, so an event carries exactly the fields it
-logged (a float field holding NaN or ±infinity, which JSON cannot spell, is written as null). JSON
-is one array with an event per line; NDJSON is one event per line. CSV has every column, empty
-where null.
+JSON and NDJSON leave out a key whose value is null (an event carries the fields it logged; a
+field logged as ``None`` is left out too). Floats JSON cannot spell are strings: NaN as
+``"NaN"``, infinities as ``"Infinity"`` and ``"-Infinity"`` (never null, so NaN is not mistaken
+for a missing value). JSON is one array with an event per line; NDJSON is one event per line.
+CSV has every column, empty where null; NaN and the infinities are ``NaN``, ``inf``, ``-inf``.
 
-Invariants: headless (no textual, rich or typer); no Python code runs per event: lines are built
-by polars expressions on groups of events that share a key set; the input frame is never
-mutated; output for a terminal (``for_terminal=True``) has control characters replaced, so logged
-text can never drive the terminal.
+Parquet files carry key-value metadata: ``ttview.schema_version``, ``ttview.services``,
+``ttview.hosts``, ``ttview.pids`` (what :func:`parquet_metadata` is given).
+``partition_by`` writes a hive-partitioned dataset (``service=<s>/date=<YYYY-MM-DD>/...``, UTC
+dates; other characters than ``A-Za-z0-9_.-`` in a value are %-escaped) that DuckDB, polars and
+Spark read as one table; file names carry the host and a unique stamp, so the exports of many
+hosts can be copied into one tree.
+
+Invariants: headless (no textual, rich or typer); memory is bounded by a batch of events, never
+by the export's size (the source is read as it is written); no Python code runs per event: lines
+are built by polars expressions; output for a terminal (``for_terminal=True``) has control
+characters replaced (``ttview.textsafe``), so logged text can never drive the terminal.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
+import re
+import socket
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO
+from pathlib import Path
+from typing import IO, Any
 
-import numpy as np
 import polars as pl
 
-from ttview.schema import LEVEL_NAMES
+from ttview.schema import (
+    CORE_COLUMNS,
+    LEVEL_NAMES,
+    field_column_names,
+    is_union_dtype,
+    text_expr,
+)
 
 __all__ = [
     "CORE_EXPORT_COLUMNS",
     "FORMATS",
     "ISO_FORMAT",
+    "PARTITION_KEYS",
+    "SCHEMA_VERSION",
     "ExportError",
     "export_columns",
     "json_lines",
+    "parquet_metadata",
     "prepare",
     "write_export",
 ]
@@ -74,20 +97,25 @@ CORE_EXPORT_COLUMNS: tuple[str, ...] = (
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%9fZ"
 """``time`` in the text formats: ISO-8601, UTC, nanoseconds (``2026-11-20T14:30:00.123456789Z``)."""
 
+SCHEMA_VERSION = "1"
+"""The export layout's version, in every Parquet file's metadata (``ttview.schema_version``)."""
+
+PARTITION_KEYS: tuple[str, ...] = ("service", "date", "host", "pid", "level", "logger")
+"""What ``partition_by`` accepts: columns, plus ``date`` (the UTC day of ``ts``)."""
+
 DEFAULT_CHUNK_ROWS = 1 << 17
 """Events encoded and written per step (progress is reported per step)."""
 
-MAX_SHAPES = 64
-"""Distinct key sets in one chunk above which lines are built per column instead of per key set."""
-
-_FIELD_PREFIX = "field."
-_SHAPE, _ROW = "\x00shape", "\x00row"  # helper columns; no export column can be named so
-_FRAME_CORE = ("ts", "seq", "level", "logger", "message", "service", "pid", "tid", "cut")
-# Characters that must never reach a terminal: C0 (but tab and newline), DEL, C1, bidi controls.
-_TERMINAL_UNSAFE = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+_FRAME_CORE = frozenset(CORE_COLUMNS)
+_TERMINAL_UNSAFE = (
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{2064}"
+    r"\x{2066}-\x{2069}\x{feff}]"
+)
+"""Characters that must never reach a terminal: C0 (but tab and newline), DEL, C1, zero-width,
+line/paragraph separators, bidi controls and the BOM (the policy of ``ttview.textsafe``)."""
 
 Progress = Callable[[int, int], None]
-"""``progress(rows_written, rows_total)``, called after each chunk."""
+"""``progress(rows_written, rows_total)``, called after each batch (total 0 when unknown)."""
 
 
 class ExportError(ValueError):
@@ -97,27 +125,21 @@ class ExportError(ValueError):
 # ---- columns -----------------------------------------------------------------------------------
 
 
-def _field_names(columns: Sequence[str]) -> dict[str, str]:
-    """Frame field column -> export name (``field.<name>`` when it collides with an export column)."""
-    taken = set(CORE_EXPORT_COLUMNS)
-    out: dict[str, str] = {}
-    for name in columns:
-        if name in _FRAME_CORE:
-            continue
-        export = name
-        while export in taken:
-            export = _FIELD_PREFIX + export
-        taken.add(export)
-        out[name] = export
-    return out
-
-
-def export_columns(columns: Sequence[str] | pl.Schema | pl.DataFrame) -> list[str]:
+def export_columns(columns: Sequence[str] | pl.Schema | pl.DataFrame | pl.LazyFrame) -> list[str]:
     """The export column names for a frame with ``columns`` (core ones the frame has, then fields)."""
-    names = list(columns.columns if isinstance(columns, pl.DataFrame) else columns)
+    if isinstance(columns, pl.LazyFrame):
+        names = list(columns.collect_schema())
+    else:
+        names = list(columns.columns if isinstance(columns, pl.DataFrame) else columns)
     present = set(names)
     core = [c for c in CORE_EXPORT_COLUMNS if _frame_source(c) in present]
     return core + list(_field_names(names).values())
+
+
+def _field_names(columns: Sequence[str]) -> dict[str, str]:
+    """Frame field column -> export name: itself (a frame from a snapshot is named so already), or
+    ``field.<name>`` for a frame whose field column takes an export column's name."""
+    return field_column_names(n for n in columns if n not in _FRAME_CORE)
 
 
 def _frame_source(export: str) -> str:
@@ -143,26 +165,34 @@ def _select_fields(available: list[str], fields: Sequence[str] | None) -> list[s
     return chosen
 
 
-def prepare(
-    df: pl.DataFrame, *, fmt: str, fields: Sequence[str] | None = None, for_terminal: bool = False
-) -> pl.DataFrame:
-    """The frame as it is exported in ``fmt``: the export columns (see the module docstring), typed
-    for the format, restricted to ``fields`` (export names, in that order) if given.
-
-    Raises :class:`ExportError` for an unknown format or field.
-    """
+def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def prepare(
+    df: pl.DataFrame | pl.LazyFrame,
+    *,
+    fmt: str,
+    fields: Sequence[str] | None = None,
+    for_terminal: bool = False,
+    time_unit: str = "ns",
+    extra: dict[str, pl.Expr] | None = None,
+) -> Any:
+    """The events as they are exported in ``fmt``: the export columns (module docstring), typed
+    for the format, restricted to ``fields`` (export names, in that order) if given. A DataFrame
+    gives a DataFrame, a LazyFrame a LazyFrame. Raises :class:`ExportError` for an unknown format
+    or field (before anything is read)."""
+    _check_format(fmt)
+    if time_unit not in ("ns", "us"):
+        raise ExportError(f"unknown time unit {time_unit!r}; choose ns or us")
+    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
+    schema = lazy.collect_schema()
     text = fmt != "parquet"
-    renames = _field_names(df.columns)
     exprs: dict[str, pl.Expr] = {}
-    schema = df.schema
     if "ts" in schema:
         ts = pl.col("ts")
-        if text:
-            exprs["time"] = ts.dt.to_string(ISO_FORMAT)
-        else:
-            exprs["time"] = ts.dt.cast_time_unit("us")
+        exprs["time"] = ts.dt.to_string(ISO_FORMAT) if text else ts.dt.cast_time_unit(time_unit)  # type: ignore[arg-type]
         exprs["ts_ns"] = ts.dt.epoch("ns")
     if "level" in schema:
         lv = pl.col("level")
@@ -178,194 +208,243 @@ def prepare(
             if fmt == "csv":
                 cut = cut.list.join(",")
         exprs["cut"] = cut
-    for name, export in renames.items():
+    for name, export in _field_names(list(schema)).items():
+        dtype = schema[name]
         col = pl.col(name)
-        if text and schema[name] == pl.Binary:
+        if fmt == "csv" and (is_union_dtype(dtype) or dtype == pl.Binary):
+            col = text_expr(name, dtype)
+        elif text and dtype == pl.Binary:
             col = col.bin.encode("base64")
         exprs[export] = col
     order = _select_fields(list(exprs), fields)
-    plan = df.lazy().select([exprs[name].alias(name) for name in order])
+    plan = lazy.select([exprs[name].alias(name) for name in order] +
+                       [expr.alias(name) for name, expr in (extra or {}).items()])
     if for_terminal and text:
         plan = plan.with_columns(pl.col(pl.String).str.replace_all(_TERMINAL_UNSAFE, "\ufffd"))
-    return plan.collect(engine="streaming")
+    return plan.collect() if isinstance(df, pl.DataFrame) else plan
 
 
 # ---- JSON lines --------------------------------------------------------------------------------
 
 
-def _shape_codes(frame: pl.DataFrame, nullable: list[str]) -> np.ndarray:
-    """Per row, an integer naming which of the ``nullable`` columns hold a value."""
-    m = frame.height
-    if not nullable:
-        return np.zeros(m, dtype=np.int64)
-    if len(nullable) <= 62:
-        bits = np.zeros(m, dtype=np.int64)
-        for i, name in enumerate(nullable):
-            bits |= frame.get_column(name).is_not_null().to_numpy().astype(np.int64) << i
-        return bits
-    matrix = np.column_stack([frame.get_column(c).is_not_null().to_numpy() for c in nullable])
-    packed = np.packbits(matrix, axis=1)
-    _, inverse = np.unique(packed, axis=0, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64)
-
-
-def _encode_rows(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    return frame.select(pl.struct(columns).struct.json_encode().alias("line")).to_series()
-
-
-def _lines_by_column(frame: pl.DataFrame) -> pl.Series:
-    """One JSON object per row, null keys left out, built column by column (any number of key sets)."""
-    parts = []
-    for name, dtype in frame.schema.items():
-        col = pl.col(name)
-        encoded = pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
-        if dtype.is_float():
-            encoded = pl.when(col.is_finite()).then(encoded).otherwise(pl.lit("null"))
-        parts.append(pl.when(col.is_not_null()).then(pl.lit(json.dumps(name) + ":") + encoded))
-    body = pl.concat_str(parts, separator=",", ignore_nulls=True)
-    return frame.select((pl.lit("{") + body + pl.lit("}")).alias("line")).to_series()
+def _json_value(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The JSON text of each value of ``expr`` (null where the value is null)."""
+    if is_union_dtype(dtype):
+        assert isinstance(dtype, pl.Struct)
+        return pl.coalesce([_json_value(expr.struct.field(f.name), f.dtype) for f in dtype.fields])
+    if dtype == pl.Boolean:
+        return pl.when(expr).then(pl.lit("true")).when(expr.not_()).then(pl.lit("false"))
+    if dtype.is_integer():
+        return expr.cast(pl.String)
+    if dtype.is_float():
+        text = expr.cast(pl.String)
+        return (pl.when(expr.is_nan()).then(pl.lit('"NaN"'))
+                .when(expr == float("inf")).then(pl.lit('"Infinity"'))
+                .when(expr == float("-inf")).then(pl.lit('"-Infinity"'))
+                .when(text.str.contains(r"^-?\d+$")).then(text + pl.lit(".0"))
+                .otherwise(text))
+    if dtype == pl.Binary:
+        expr, dtype = expr.bin.encode("base64"), pl.String()
+    # strings, lists and anything else: polars' own JSON encoder, via a one-member struct
+    return pl.when(expr.is_not_null()).then(
+        pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}"))
 
 
 def json_lines(frame: pl.DataFrame) -> pl.Series:
     """One JSON object per row of a prepared frame (see :func:`prepare`), keys whose value is null
-    left out; row order kept.
-
-    Rows are grouped by which columns hold a value; each group is encoded by polars with just its
-    columns (all groups in one streaming query, so on every core), and the lines are put back in
-    row order with one gather.
-    """
-    m = frame.height
-    if m == 0 or frame.width == 0:
-        return pl.Series("line", ["{}"] * m, dtype=pl.String)
-    nulls = frame.null_count().row(0)
-    columns = frame.columns
-    nullable = [c for c, n in zip(columns, nulls, strict=True) if 0 < n < m]
-    present = [c for c, n in zip(columns, nulls, strict=True) if n < m]
-    codes = _shape_codes(frame, nullable)
-    shapes, first = np.unique(codes, return_index=True)
-    if len(shapes) > MAX_SHAPES:
-        return _lines_by_column(frame.select(present))
-    if len(shapes) == 1:
-        return _encode_rows(frame.select(present), present)
-    plan = frame.lazy().with_columns(pl.Series(_SHAPE, codes), pl.Series(_ROW, np.arange(m, dtype=np.int64)))
+    left out; row order kept."""
+    if frame.width == 0:
+        return pl.Series("line", ["{}"] * frame.height, dtype=pl.String)
     parts = []
-    for shape, row in zip(shapes.tolist(), first.tolist(), strict=True):
-        cols = [c for c in present if c not in nullable or frame.get_column(c)[row] is not None]
-        parts.append(plan.filter(pl.col(_SHAPE) == shape).select(_ROW, pl.struct(cols).struct.json_encode()))
-    out = pl.concat(parts).collect(engine="streaming")
-    inverse = np.empty(m, dtype=np.int64)
-    inverse[out.get_column(_ROW).to_numpy()] = np.arange(m, dtype=np.int64)
-    return out.to_series(1).gather(inverse).alias("line")
+    for name, dtype in frame.schema.items():
+        key = pl.struct(pl.lit(name).alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
+        value = _json_value(pl.col(name), dtype)
+        parts.append(pl.when(value.is_not_null()).then(key + pl.lit(":") + value))
+    body = pl.concat_str(parts, separator=",", ignore_nulls=True).fill_null("")
+    return frame.select((pl.lit("{") + body + pl.lit("}")).alias("line")).to_series()
 
 
 # ---- writing -----------------------------------------------------------------------------------
 
 
-def _open_dest(dest: str | os.PathLike[str] | IO[bytes]) -> tuple[IO[bytes], bool]:
-    if isinstance(dest, (str, os.PathLike)):
-        return open(dest, "wb"), True  # noqa: SIM115 - closed by the caller
-    return dest, False
+def parquet_metadata(infos: Sequence[Any] = ()) -> dict[str, str]:
+    """The key-value metadata of an exported Parquet file, from the snapshot headers it was made
+    of (``ttview.decode.SnapshotInfo``; empty: only the schema version)."""
+    services = sorted({str(s.get("service", "")) for i in infos for s in i.sources} | {i.service for i in infos})
+    hosts = sorted({str(s.get("host", "")) for i in infos for s in i.sources if s.get("host")} |
+                   {i.host for i in infos if i.host})
+    pids = sorted({int(s.get("pid", 0)) for i in infos for s in i.sources} | {i.pid for i in infos})
+    return {
+        "ttview.schema_version": SCHEMA_VERSION,
+        "ttview.services": ",".join(s for s in services if s),
+        "ttview.hosts": ",".join(hosts),
+        "ttview.pids": ",".join(str(p) for p in pids if p),
+    }
 
 
-def _encode_chunk(
-    df: pl.DataFrame, *, fmt: str, fields: Sequence[str] | None, for_terminal: bool, last: bool
-) -> pl.DataFrame:
-    """A chunk of events, prepared and, for JSON and NDJSON, turned into one ``line`` column (JSON:
-    each line but the very last of the export ends with a comma)."""
-    frame = prepare(df, fmt=fmt, fields=fields, for_terminal=for_terminal)
-    if fmt == "csv":
-        return frame
-    lines = json_lines(frame).to_frame()
-    if fmt == "json":
-        line = pl.col("line")
-        final = pl.int_range(pl.len()) == pl.len() - 1 if last else pl.lit(False)
-        lines = lines.select(pl.when(final).then(line).otherwise(line + ",").alias("line"))
-    return lines
+_HIVE_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def _hive_value(value: object) -> str:
+    if value is None:
+        return "__HIVE_DEFAULT_PARTITION__"
+    text = str(value)
+    return _HIVE_SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode("utf-8")), text) or "%00"
+
+
+def _partition_plan(lazy: pl.LazyFrame, partition_by: Sequence[str]) -> tuple[pl.LazyFrame, list[str]]:
+    """``lazy`` with a column per partition key (``date`` added from ``ts``), and the key names."""
+    schema = lazy.collect_schema()
+    keys = []
+    for key in partition_by:
+        if key not in PARTITION_KEYS and key not in schema:
+            raise ExportError(f"cannot partition by {key!r}; choose from {', '.join(PARTITION_KEYS)} or a column")
+        if key == "date" and "date" not in schema:
+            if "ts" not in schema:
+                raise ExportError("partitioning by date needs the ts/time column")
+            lazy = lazy.with_columns(pl.col("ts").dt.convert_time_zone("UTC").dt.date().alias("date"))
+        elif key not in schema:
+            raise ExportError(f"cannot partition by {key!r}: the data has no such column")
+        keys.append(key)
+    return lazy, keys
 
 
 def write_export(
-    df: pl.DataFrame,
+    df: pl.DataFrame | pl.LazyFrame,
     dest: str | os.PathLike[str] | IO[bytes],
     *,
     fmt: str,
     fields: Sequence[str] | None = None,
     for_terminal: bool = False,
     progress: Progress | None = None,
+    total: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     threads: int | None = None,
+    time_unit: str = "ns",
+    metadata: dict[str, str] | None = None,
+    partition_by: Sequence[str] | None = None,
 ) -> int:
-    """Write ``df`` (an event frame) to ``dest`` (a path or a binary file) as ``fmt``; returns the
-    number of events written.
+    """Write the events of ``df`` (a frame, or a lazy source read as it is written) to ``dest`` (a
+    path or a binary file; with ``partition_by``, a directory) as ``fmt``; returns the number of
+    events written.
 
     ``fields`` restricts and orders the columns (export names). ``for_terminal`` replaces control
-    characters in text (for output shown on a terminal). ``progress(done, total)`` is called after
-    each chunk of ``chunk_rows`` events. Text formats encode chunks on ``threads`` worker threads
-    (default: the CPU count, at most 4) while the calling thread writes them in order. Raises
-    :class:`ExportError` (unknown format or field) before anything is written, and OSError if
-    writing fails.
+    characters in text. ``progress(done, total)`` is called after each batch (``total``: the
+    events expected, when known). Text formats encode batches on ``threads`` worker threads while
+    this one writes them in order. Raises :class:`ExportError` (unknown format, field or
+    partition key) before anything is written, and OSError if writing fails.
     """
-    prepare(df.head(0), fmt=fmt, fields=fields)  # unknown format or field: raise before writing
-    total = df.height
-    fh, owned = _open_dest(dest)
+    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
+    if total is None and isinstance(df, pl.DataFrame):
+        total = df.height
+    expected = total or 0
+    if partition_by:
+        if fmt != "parquet":
+            raise ExportError("partitioned exports are Parquet datasets; use the parquet format")
+        lazy, keys = _partition_plan(lazy, partition_by)
+        plan = prepare(lazy, fmt=fmt, fields=fields, time_unit=time_unit,
+                       extra={_KEY + k: pl.col(k) for k in keys})
+        return _write_partitioned(plan, keys, Path(dest), metadata, progress, expected)  # type: ignore[arg-type]
+    plan = prepare(lazy, fmt=fmt, fields=fields, for_terminal=for_terminal, time_unit=time_unit)
+    if fmt == "parquet":
+        return _write_parquet(plan, dest, metadata, progress, expected)
+    fh, owned = (open(dest, "wb"), True) if isinstance(dest, (str, os.PathLike)) else (dest, False)  # noqa: SIM115
     try:
-        if fmt == "parquet":
-            _write_parquet(prepare(df, fmt=fmt, fields=fields), fh)
-            if progress:
-                progress(total, total)
-            return total
-        if fmt == "csv":
-            prepare(df.head(0), fmt=fmt, fields=fields).write_csv(fh)
-        elif fmt == "json":
-            fh.write(b"[\n" if total else b"[]\n")
-        step = max(1, chunk_rows)
-        starts = range(0, total, step)
-        workers = max(1, min(4, os.cpu_count() or 1) if threads is None else threads)
-        done = 0
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: deque[Future[pl.DataFrame]] = deque()
-            for start in starts:
-                chunk = df.slice(start, step)
-                last = start + step >= total
-                pending.append(
-                    pool.submit(
-                        _encode_chunk, chunk, fmt=fmt, fields=fields, for_terminal=for_terminal, last=last
-                    )
-                )
-                if len(pending) > workers:
-                    done = _write_chunk(fh, pending.popleft().result(), fmt, done, total, progress)
-            while pending:
-                done = _write_chunk(fh, pending.popleft().result(), fmt, done, total, progress)
-        if fmt == "json" and total:
-            fh.write(b"]\n")
-        fh.flush()
+        return _write_text(plan, fh, fmt, progress, expected, chunk_rows, threads)
     finally:
         if owned:
             fh.close()
-    return total
 
 
-def _write_chunk(
-    fh: IO[bytes], chunk: pl.DataFrame, fmt: str, done: int, total: int, progress: Progress | None
-) -> int:
+def _counted(plan: pl.LazyFrame, progress: Progress | None, expected: int) -> tuple[pl.LazyFrame, list[int]]:
+    """``plan`` passing its batches through a counter (``count[0]``), reporting progress."""
+    count = [0]
+
+    def tick(batch: pl.DataFrame) -> pl.DataFrame:
+        count[0] += batch.height
+        if progress:
+            progress(count[0], max(expected, count[0]))
+        return batch
+
+    return plan.map_batches(tick, streamable=True), count
+
+
+def _write_parquet(plan: pl.LazyFrame, dest: Any, metadata: dict[str, str] | None, progress: Progress | None,
+                   expected: int) -> int:
+    counted, count = _counted(plan, progress, expected)
+    meta = dict(parquet_metadata()) | dict(metadata or {})
+    counted.sink_parquet(dest, compression="zstd", statistics=True, metadata=meta)
+    if hasattr(dest, "flush"):
+        dest.flush()
+    return count[0]
+
+
+_KEY = "\x00key:"  # the partition columns' names while they travel beside the exported ones
+
+
+def _write_partitioned(plan: pl.LazyFrame, keys: list[str], directory: Path, metadata: dict[str, str] | None,
+                       progress: Progress | None, expected: int) -> int:
+    """A hive-partitioned Parquet dataset in ``directory``: one file per partition per export,
+    named after the host, the time and the pid (so many hosts' exports can share a tree)."""
+    counted, count = _counted(plan, progress, expected)
+    host = _HIVE_SAFE.sub("_", socket.gethostname())[:40] or "host"
+    stamp = f"{host}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+
+    def path_of(args: Any) -> str:
+        row = args.partition_keys.row(0, named=True)
+        parts = [f"{k}={_hive_value(row[_KEY + k])}" for k in keys]
+        return str(Path(*parts) / f"{stamp}-{args.index_in_partition}.parquet")
+
+    meta = dict(parquet_metadata()) | dict(metadata or {})
+    directory.mkdir(parents=True, exist_ok=True)
+    counted.sink_parquet(
+        pl.PartitionBy(directory, key=[_KEY + k for k in keys], include_key=False, file_path_provider=path_of),
+        compression="zstd", statistics=True, metadata=meta, mkdir=True)
+    return count[0]
+
+
+def _encode(batch: pl.DataFrame, fmt: str) -> bytes:
     if fmt == "csv":
-        chunk.write_csv(fh, include_header=False)
-    else:  # lines of JSON, written as they are
-        chunk.write_csv(fh, include_header=False, quote_style="never")
-    done += chunk.height
-    if progress:
-        progress(done, total)
+        return batch.write_csv(include_header=False).encode("utf-8")
+    lines = json_lines(batch)
+    sep = ",\n" if fmt == "json" else "\n"
+    return (sep.join(lines.to_list()) + ("\n" if fmt == "ndjson" else "")).encode("utf-8")
+
+
+def _write_text(plan: pl.LazyFrame, fh: IO[bytes], fmt: str, progress: Progress | None, expected: int,
+                chunk_rows: int, threads: int | None) -> int:
+    schema = plan.collect_schema()
+    if fmt == "csv":
+        fh.write(pl.DataFrame(schema=schema).write_csv().encode("utf-8"))
+    elif fmt == "json":
+        fh.write(b"[")
+    workers = max(1, min(4, os.cpu_count() or 1) if threads is None else threads)
+    done = 0
+    first = True
+    pending: deque[tuple[int, Future[bytes]]] = deque()
+
+    def flush_one() -> None:
+        nonlocal done, first
+        rows, fut = pending.popleft()
+        data = fut.result()
+        if fmt == "json" and data:
+            fh.write(b"\n" if first else b",\n")
+        fh.write(data)
+        first = first and not data
+        done += rows
+        if progress:
+            progress(done, max(expected, done))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in plan.collect_batches(chunk_size=max(1, chunk_rows)):
+            if not batch.height:
+                continue
+            pending.append((batch.height, pool.submit(_encode, batch, fmt)))
+            if len(pending) > workers:
+                flush_one()
+        while pending:
+            flush_one()
+    if fmt == "json":
+        fh.write(b"\n]\n" if not first else b"]\n")
+    fh.flush()
     return done
-
-
-def _write_parquet(frame: pl.DataFrame, fh: IO[bytes]) -> None:
-    try:
-        fh.fileno()
-        direct = fh.seekable()
-    except (AttributeError, OSError, ValueError):
-        direct = False
-    if direct:  # a real file: polars writes it itself
-        frame.write_parquet(fh, compression="zstd", statistics=True)
-        return
-    buf = io.BytesIO()  # pipes and in-memory streams get the finished file in one write
-    frame.write_parquet(buf, compression="zstd", statistics=True)
-    fh.write(buf.getbuffer())

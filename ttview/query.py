@@ -52,13 +52,23 @@ from typing import TypeVar
 
 import polars as pl
 
-from ttview.schema import CORE_COLUMNS, LEVEL_NAMES, LEVELS, level_name_expr
+from ttview.schema import (
+    CORE_COLUMNS,
+    LEVEL_NAMES,
+    LEVELS,
+    dtype_kinds,
+    is_union_dtype,
+    level_name_expr,
+    numeric_expr,
+    text_expr,
+)
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_LENGTH",
     "Filter",
     "QueryError",
+    "ChunkBounds",
     "apply_filter",
     "compile_filter",
     "format_error",
@@ -709,6 +719,8 @@ def _is(dtype: object, cls: type) -> bool:
 
 
 def _kind_of(column: str, dtype: pl.DataType) -> str:
+    if is_union_dtype(dtype):
+        return "union"
     if _is(dtype, pl.Datetime):
         return "time"
     if _is(dtype, pl.Null):
@@ -753,12 +765,15 @@ _LEVEL_LIST = ", ".join(LEVEL_NAMES.values())
 _KIND_LABEL = {
     "num": "a number", "str": "text", "bool": "true/false", "bin": "binary",
     "time": "a time", "level": "a level", "null": "always null", "other": "not comparable",
+    "union": "values of several kinds",
 }  # fmt: skip
 
 
 class _Compiler:
-    def __init__(self, columns: Mapping[str, pl.DataType] | None) -> None:
+    def __init__(self, columns: Mapping[str, pl.DataType] | None,
+                 time_bounds: tuple[int, int] | None = None) -> None:
         self.columns = None if columns is None else dict(columns)
+        self.time_bounds = time_bounds
         self.fields: dict[str, None] = {}
         self.warnings: dict[str, None] = {}
 
@@ -810,6 +825,8 @@ class _Compiler:
             raise QueryError(f'unquoted word {v.text!r}: quote text values, like "{v.text}"', v.pos)
         if kind == "unknown":
             return "plain", lhs, v.value
+        if kind == "union":
+            return self.coerce_union(name, v)
         if kind == "num":
             if v.kind in ("int", "float"):
                 return "plain", lhs, v.value
@@ -838,6 +855,31 @@ class _Compiler:
             f"{name.column!r} holds values that cannot be compared; use 'has' or 'is null'", name.pos
         )
 
+    def coerce_union(self, name: _Name, v: _Lit) -> tuple[str, pl.Expr, object]:
+        """A field of several kinds compares by the literal's kind: a number with its numbers (int
+        and float parts), quoted text with its text, true/false with its booleans."""
+        assert self.columns is not None
+        dtype = self.columns[name.column]
+        kinds = dtype_kinds(dtype)
+        col = pl.col(name.column)
+        numbers = numeric_expr(name.column, dtype)
+        if v.kind in ("int", "float") and numbers is not None:
+            return "num", numbers, v.value
+        if v.kind == "str":
+            if "str" in kinds:
+                return "str", col.struct.field("str"), v.value
+            number = _parse_number_text(str(v.value))
+            if number is not None and numbers is not None:
+                return "num", numbers, number
+            if "bytes" in kinds:
+                return "bin", col.struct.field("bytes"), str(v.value).encode("utf-8")
+        if v.kind == "bool" and "bool" in kinds:
+            return "bool", col.struct.field("bool"), v.value
+        raise QueryError(
+            f"{name.column!r} holds {', '.join(kinds)} values; compare it with one of those, not {_show(v.text)}",
+            v.pos,
+        )
+
     def check_value(self, name: _Name, v: _Value) -> None:
         """Raise what :meth:`coerce` would for a column of unknown type (or its core type)."""
         if isinstance(v, _Lit) and v.kind == "null":
@@ -862,9 +904,13 @@ class _Compiler:
             except ValueError as exc:
                 raise QueryError(str(exc), v.pos) from None
             if time_of_day:  # that time on the (UTC) day of the earliest event
+                if self.time_bounds is not None:
+                    return self.time_bounds[0] // _DAY_NS * _DAY_NS + ns
                 return epoch.min() // _DAY_NS * _DAY_NS + ns
             return ns
         if v.kind == "word" and v.text.lower() in ("last", "first"):
+            if self.time_bounds is not None:  # the data's own first and last times, as numbers
+                return self.time_bounds[1] if v.text.lower() == "last" else self.time_bounds[0]
             return epoch.max() if v.text.lower() == "last" else epoch.min()
         raise QueryError(
             f'compare times with a quoted ISO-8601 time ("2026-11-21T14:30:00", "14:30") or '
@@ -919,6 +965,8 @@ class _Compiler:
         tag, side, rhs = self.coerce(kind, node.name, lhs, v)
         if kind == "bool" and node.op not in ("==", "!="):
             raise QueryError(f"only == and != apply to true/false, not {node.op}", v.pos)
+        if tag == "bool" and node.op not in ("==", "!="):
+            raise QueryError(f"only == and != apply to true/false, not {node.op}", v.pos)
         rhs_expr = rhs if isinstance(rhs, pl.Expr) else pl.lit(rhs)
         return _cmp(side, node.op, rhs_expr).fill_null(False)
 
@@ -946,6 +994,8 @@ class _Compiler:
 
     def is_in(self, kind: str, tag: str, side: pl.Expr, values: list[object]) -> pl.Expr:
         dtype: pl.DataType
+        if kind == "union":
+            kind = tag
         if tag == "float":
             dtype = pl.Float64()
         elif kind in ("level", "time"):
@@ -977,6 +1027,9 @@ class _Compiler:
             return _const(False)
         if kind == "level":
             subject = level_name_expr(lhs)
+        elif kind == "union":
+            assert self.columns is not None
+            subject = text_expr(name.column, self.columns[name.column])
         elif kind in ("num", "bool", "time"):
             subject = lhs.cast(pl.String)
         else:
@@ -1008,18 +1061,90 @@ class Filter:
         """True for the empty filter, which keeps every row."""
         return isinstance(self._tree, _All)
 
-    def bind(self, columns: Mapping[str, pl.DataType] | None) -> Filter:
-        """The same filter compiled against ``columns`` (e.g. a newer frame's schema)."""
-        return _build(self.text, self._tree, columns)
+    def bind(self, columns: Mapping[str, pl.DataType] | None,
+             time_bounds: tuple[int, int] | None = None) -> Filter:
+        """The same filter compiled against ``columns`` (e.g. a newer frame's schema).
+        ``time_bounds``: the data's first and last event times (ns), for ``first``/``last`` and
+        times of day (default: computed from the frame the filter runs on)."""
+        return _build(self.text, self._tree, columns, time_bounds)
+
+    def hints(self) -> ChunkBounds:
+        """What the filter says about the events it can keep, read off its top-level ``and``:
+        a time range, a set of levels and of loggers, each None when it does not say (for
+        skipping chunks whose index rules them out; the filter itself still runs on the rest).
+        Times need the filter compiled with ``time_bounds`` when it uses first/last."""
+        return _hints(self._tree, self.time_bounds)
+
+    @property
+    def time_bounds(self) -> tuple[int, int] | None:
+        return self._time_bounds
+
+    _time_bounds: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
 
-def _build(text: str, tree: _Node, columns: Mapping[str, pl.DataType] | None) -> Filter:
-    compiler = _Compiler(columns)
+@dataclass(frozen=True)
+class ChunkBounds:
+    """Bounds a filter puts on the events it keeps (see :meth:`Filter.hints`)."""
+
+    ts_min: int | None = None
+    ts_max: int | None = None
+    levels: frozenset[int] | None = None
+    loggers: frozenset[str] | None = None
+
+
+_ALL_LEVELS = frozenset(range(256))
+
+
+def _hints(tree: _Node, time_bounds: tuple[int, int] | None) -> ChunkBounds:
+    items = tree.items if isinstance(tree, _And) else (tree,)
+    ts_min = ts_max = None
+    levels: frozenset[int] | None = None
+    loggers: frozenset[str] | None = None
+    compiler = _Compiler(CORE_COLUMNS, time_bounds)
+    for item in items:
+        if isinstance(item, _Compare) and item.name.column == "ts" and item.op in ("<", "<=", ">", ">=", "=="):
+            try:
+                bound = compiler.time_value(pl.col("ts"), item.value)
+            except QueryError:
+                continue
+            if not isinstance(bound, int):
+                continue
+            if item.op in (">", ">=", "=="):
+                ts_min = bound if ts_min is None else max(ts_min, bound)
+            if item.op in ("<", "<=", "=="):
+                ts_max = bound if ts_max is None else min(ts_max, bound)
+        elif isinstance(item, _Compare) and item.name.column == "level":
+            try:
+                _, _, level = compiler.coerce("level", item.name, pl.col("level"), item.value)
+            except QueryError:
+                continue
+            assert isinstance(level, int)
+            keep = frozenset(v for v in _ALL_LEVELS if _holds(v, item.op, level))
+            levels = keep if levels is None else levels & keep
+        elif isinstance(item, _Compare) and item.name.column == "logger" and item.op == "==":
+            if isinstance(item.value, _Lit) and item.value.kind == "str":
+                keep_names = frozenset({str(item.value.value)})
+                loggers = keep_names if loggers is None else loggers & keep_names
+        elif isinstance(item, _InList) and item.name.column == "logger" and not item.negated:
+            if all(isinstance(v, _Lit) and v.kind == "str" for v in item.values):
+                keep_names = frozenset(str(v.value) for v in item.values if isinstance(v, _Lit))
+                loggers = keep_names if loggers is None else loggers & keep_names
+    return ChunkBounds(ts_min, ts_max, levels, loggers)
+
+
+def _holds(a: int, op: str, b: int) -> bool:
+    return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def _build(text: str, tree: _Node, columns: Mapping[str, pl.DataType] | None,
+           time_bounds: tuple[int, int] | None = None) -> Filter:
+    compiler = _Compiler(columns, time_bounds)
     expr = compiler.compile(tree)
-    return Filter(text, expr, tuple(compiler.fields), tuple(compiler.warnings), tree)
+    return Filter(text, expr, tuple(compiler.fields), tuple(compiler.warnings), tree, time_bounds)
 
 
-def compile_filter(text: str, columns: Mapping[str, pl.DataType] | None = None) -> Filter:
+def compile_filter(text: str, columns: Mapping[str, pl.DataType] | None = None, *,
+                   time_bounds: tuple[int, int] | None = None) -> Filter:
     """Parse ``text`` and compile it to a polars expression; raises :class:`QueryError`.
 
     ``columns`` (a frame's schema) makes comparisons type-aware and turns unknown fields into
@@ -1029,7 +1154,7 @@ def compile_filter(text: str, columns: Mapping[str, pl.DataType] | None = None) 
     """
     if not isinstance(text, str):
         raise TypeError(f"filter text must be str, not {type(text).__name__}")
-    return _build(text, _parse(text), columns)
+    return _build(text, _parse(text), columns, time_bounds)
 
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)

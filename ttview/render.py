@@ -29,7 +29,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
-from ttview.schema import LEVEL_NAMES, LEVELS, level_name
+from ttview.schema import LEVEL_NAMES, LEVELS, level_name, union_value
 from ttview.textsafe import LINE_LIMIT, cut, cut_mark, escape_char, is_unsafe, visible
 
 __all__ = [
@@ -108,7 +108,10 @@ def append_safe(
 
 def format_value(value: Any) -> str:
     """The display text of one field value (before :func:`visible`): numbers in their shortest
-    exact form, booleans as ``true``/``false``, bytes decoded with backslash escapes."""
+    exact form, booleans as ``true``/``false``, bytes decoded with backslash escapes; a value of a
+    field of several kinds is shown as the one kind it has (an int as an int)."""
+    if isinstance(value, dict):
+        value = union_value(value)
     if value is None:
         return "null"
     if value is True:
@@ -277,6 +280,7 @@ def event_line(
         pad = 0
         append_safe(line, name, styles.key, escape_style=esc, limit=64)
         line.append("=", styles.key)
+        value = union_value(value)
         text = format_value(value)
         if isinstance(value, str) and _needs_quotes(text):
             text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -317,6 +321,7 @@ def quote_filter_name(name: str) -> str:
 
 def quote_filter_value(value: Any) -> str:
     """A literal of the filter language equal to ``value`` (text quoted and escaped)."""
+    value = union_value(value)
     if value is None:
         return "null"
     if value is True or value is False:

@@ -197,23 +197,25 @@ def _clean_floats(obj: Any) -> Any:
 # ---- export ------------------------------------------------------------------------------------
 
 
-def export_with_progress(
-    frame: pl.DataFrame, stream: Any, *, fmt: str, fields: list[str] | None, console: Console
-) -> int:
-    """:func:`ttview.export.write_export` with a transient progress bar on ``console``."""
+def export_with_progress(source: Any, stream: Any, *, console: Console, total: int | None = None,
+                         **options: Any) -> int:
+    """:func:`ttview.export.write_export` of ``source`` (a frame or a lazy source of about ``total``
+    events) with a transient progress bar on ``console``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ttview.export import write_export
 
     columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    if total is None and hasattr(source, "height"):
+        total = source.height
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("export", total=frame.height)
+        task = progress.add_task("export", total=total or None)
         return write_export(
-            frame,
+            source,
             stream,
-            fmt=fmt,
-            fields=fields,
-            progress=lambda done, total: progress.update(task, completed=done),
+            total=total,
+            progress=lambda done, expected: progress.update(task, completed=done, total=max(expected, done)),
+            **options,
         )
 
 
@@ -221,7 +223,7 @@ def export_with_progress(
 
 
 def print_stats(
-    frame: pl.DataFrame,
+    result: Any,
     groups: pl.DataFrame,
     total: pl.DataFrame,
     *,
@@ -229,15 +231,27 @@ def print_stats(
     field: str | None,
     files: int,
     more: int,
+    dropped: int = 0,
+    lost: int = 0,
 ) -> None:
-    """The ``ttview stats`` table: one row per group of ``groups``, ``total`` as the footer."""
+    """The ``ttview stats`` table: one row per group of ``groups``, ``total`` as the footer.
+    ``result`` is the :class:`ttview.stats.GroupStats` they come from (events, time range,
+    whether the percentiles are exact)."""
     console = out_console()
     what = f"{field} by {group_by}" if field else f"events by {group_by}"
+    events = result.events
     console.print(
-        Text(visible(f"{what}: {frame.height:,} events in {files} file{'s' if files != 1 else ''}"))
+        Text(visible(f"{what}: {events:,} events in {files} file{'s' if files != 1 else ''}"))
     )
-    if frame.height:
-        console.print(Text(range_line(frame)))
+    if events and result.ts_min is not None:
+        console.print(Text(f"{utc(result.ts_min)} → {utc(result.ts_max)} UTC ({span(result.ts_min, result.ts_max)})"))
+    if dropped or lost:
+        missed = ([f"{dropped:,} dropped by a full ring"] if dropped else []) + (
+            [f"{lost:,} overwritten before they were saved"] if lost else [])
+        console.print(Text(f"not in these numbers: {' and '.join(missed)}", style="yellow"))
+    if field and not result.exact:
+        console.print(Text(f"percentiles are estimates within {result.relative_error:.1%} "
+                           "(more values than are held in memory)", style="yellow"))
     table = Table(
         show_footer=total.height > 0,
         box=box.SIMPLE_HEAD,

@@ -40,9 +40,10 @@ from polars.io.plugins import register_io_source
 
 from ttlog.store import SUFFIX, SnapshotError, list_snapshots, snapshot_sort_key
 from ttview.decode import SnapshotFile, chunk_frame
+from ttview.query import ChunkBounds
 from ttview.schema import FieldLayout
 
-__all__ = ["Catalog", "ChunkHints", "FileError", "open_catalog", "resolve_paths"]
+__all__ = ["Catalog", "FileError", "open_catalog", "resolve_paths", "skips"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -92,31 +93,23 @@ def resolve_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     return unique, errors
 
 
-@dataclass(frozen=True)
-class ChunkHints:
-    """What a filter says about the events it can keep, for skipping chunks by their index entry:
-    a time range (ns, inclusive), the levels, the logger names (None: any)."""
-
-    ts_min: int | None = None
-    ts_max: int | None = None
-    levels: frozenset[int] | None = None
-    loggers: frozenset[str] | None = None
-
-    def skips(self, snap: SnapshotFile, i: int) -> bool:
-        stat = snap.info.chunks[i]
-        if not stat.n:
+def skips(hints: ChunkBounds, snap: SnapshotFile, i: int) -> bool:
+    """Whether chunk ``i`` of ``snap`` holds no event the filter ``hints`` come from can keep,
+    by its index entry (time range, levels, loggers)."""
+    stat = snap.info.chunks[i]
+    if not stat.n:
+        return True
+    if hints.ts_min is not None and stat.ts_max < hints.ts_min:
+        return True
+    if hints.ts_max is not None and stat.ts_min > hints.ts_max:
+        return True
+    if hints.levels is not None and not (stat.levels & hints.levels):
+        return True
+    if hints.loggers is not None and stat.loggers is not None:
+        names = snap.strings
+        if not any(names[sid] in hints.loggers for sid in stat.loggers if sid < len(names)):
             return True
-        if self.ts_min is not None and stat.ts_max < self.ts_min:
-            return True
-        if self.ts_max is not None and stat.ts_min > self.ts_max:
-            return True
-        if self.levels is not None and not (stat.levels & self.levels):
-            return True
-        if self.loggers is not None and stat.loggers is not None:
-            names = snap.strings
-            if not any(names[sid] in self.loggers for sid in stat.loggers if sid < len(names)):
-                return True
-        return False
+    return False
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -196,14 +189,11 @@ class Catalog:
         self.close()
 
     # -- chunks --
-    def plan(self, hints: ChunkHints | None = None) -> list[tuple[int, list[int]]]:
+    def plan(self, hints: ChunkBounds | None = None) -> list[tuple[int, list[int]]]:
         """(file number, its chunks the hints cannot rule out) for every file."""
-        out = []
-        for k, snap in enumerate(self.files):
-            chunks = [i for i in range(len(snap.info.chunks))
-                      if not (hints.skips(snap, i) if hints is not None else not snap.info.chunks[i].n)]
-            out.append((k, chunks))
-        return out
+        hints = hints or ChunkBounds()
+        return [(k, [i for i in range(len(snap.info.chunks)) if not skips(hints, snap, i)])
+                for k, snap in enumerate(self.files)]
 
     def chunk_frame(self, k: int, i: int, columns: Iterable[str] | None = None) -> pl.DataFrame | None:
         """Chunk ``i`` of file ``k`` as an event frame (``columns`` only, if given), or None when
@@ -235,7 +225,7 @@ class Catalog:
                                                     f"{snap.info.count:,} events)"))
 
     # -- the lazy source --
-    def lazy(self, *, hints: ChunkHints | None = None, ordered: bool = True) -> pl.LazyFrame:
+    def lazy(self, *, hints: ChunkBounds | None = None, ordered: bool = True) -> pl.LazyFrame:
         """Every event as a polars LazyFrame (see the module docstring)."""
         schema = self.schema
         plan = self.plan(hints)

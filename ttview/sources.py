@@ -255,9 +255,9 @@ def newest_events(catalog: Catalog) -> NewestEvents | None:
     keep = sum(c.n for f in catalog.files for c in f.info.chunks if c.ts_max >= since)
     if keep * 2 > total:  # not worth a second pass
         return None
-    from ttview.scan import ChunkHints
+    from ttview.query import ChunkBounds
 
-    frame = catalog.lazy(hints=ChunkHints(ts_min=since)).filter(
+    frame = catalog.lazy(hints=ChunkBounds(ts_min=since)).filter(
         pl.col("ts").dt.epoch("ns") >= since).collect()
     return NewestEvents(frame, total, [f.path for f in catalog.files if f.info.chunks and f.info.chunks[-1].ts_max >= since])
 

@@ -27,19 +27,23 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import get_close_matches
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from ttview.query import parse_duration
-from ttview.schema import is_numeric_dtype, level_name, level_name_expr
+from ttview.schema import is_numeric_dtype, is_union_dtype, level_name, level_name_expr, numeric_expr, text_expr
+from ttview.summary import SKETCH_ERROR, VALUE_BUDGET, Summary, summarize
 
 __all__ = [
     "QUANTILE_METHOD",
     "STAT_COLUMNS",
+    "GroupStats",
     "Histogram",
     "HistogramSeries",
     "group_stats",
+    "group_summary",
     "histogram",
     "percentiles",
     "pick_every",
@@ -65,8 +69,9 @@ def _frame(df: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     return df.collect() if isinstance(df, pl.LazyFrame) else df
 
 
-def _no_column(df: pl.DataFrame, name: str, what: str) -> ValueError:
-    hint = get_close_matches(name, df.columns, n=1)
+def _no_column(df: pl.DataFrame | pl.Schema, name: str, what: str) -> ValueError:
+    columns = list(df) if isinstance(df, pl.Schema) else df.columns
+    hint = get_close_matches(name, columns, n=1)
     more = f" (did you mean {hint[0]!r}?)" if hint else ""
     return ValueError(f"no {what} {name!r} in the data{more}")
 
@@ -101,6 +106,21 @@ def percentiles(
 # ---- group-by ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class GroupStats:
+    """:func:`group_summary`'s result: the table :func:`group_stats` gives, and whether its
+    percentiles are exact (every value held) or estimates within ``relative_error``."""
+
+    table: pl.DataFrame
+    exact: bool = True
+    relative_error: float | None = None
+    events: int = 0
+    total: pl.DataFrame | None = None
+    """The same statistics over every event (one row, group ``all``), from the same pass."""
+    ts_min: int | None = None
+    ts_max: int | None = None
+
+
 def group_stats(
     df: pl.DataFrame | pl.LazyFrame,
     *,
@@ -118,53 +138,128 @@ def group_stats(
     when ``field`` is absent, not numeric, or has no values in the group.
 
     Sorted by ``sort`` (any output column), descending for numbers and ascending for the group
-    column unless ``descending`` says otherwise; nulls last, ties by group.
+    column unless ``descending`` says otherwise; nulls last, ties by group. A LazyFrame is
+    streamed in bounded memory (:func:`group_summary` says whether percentiles are exact).
     """
-    frame = _frame(df)
-    if by is not None and by not in frame.columns:
-        raise _no_column(frame, by, "column")
-    key = by if by is not None else "group"
+    return group_summary(df, by=by, field=field, sort=sort, descending=descending).table
 
-    aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("count")]
+
+def group_summary(
+    df: pl.DataFrame | pl.LazyFrame,
+    *,
+    by: str | None,
+    field: str | None = "latency_us",
+    sort: str = "count",
+    descending: bool | None = None,
+    budget: int = VALUE_BUDGET,
+) -> GroupStats:
+    """:func:`group_stats` with the exactness of its percentiles (see :mod:`ttview.summary`)."""
+    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
+    schema = lazy.collect_schema()
+    if by is not None and by not in schema:
+        raise _no_column(schema, by, "column")
+    key = "group" if by is None else by
+    value = numeric_expr(field, schema[field]) if field is not None and field in schema else None
+    summary = summarize(lazy, key=_key_expr(by, schema), value=value, budget=budget,
+                        with_time="ts" in schema)
+    total = summary.total
+    span = None
+    if summary.ts_min is not None and summary.ts_max is not None and summary.ts_max > summary.ts_min:
+        span = (summary.ts_max - summary.ts_min) / 1e9
+    codes = range(len(summary.keys))
+    key_dtype = schema[by] if by is not None and not is_union_dtype(schema[by]) else pl.String
+    if by is not None and by == "level":
+        key_dtype = schema[by]
+    columns: dict[str, Any] = {
+        key: pl.Series([ALL_GROUP if by is None else k for k in summary.keys],
+                       dtype=pl.String if by is None else key_dtype),
+        "count": pl.Series([summary.events[c] for c in codes], dtype=pl.Int64),
+    }
     stat_names: tuple[str, ...] = ()
     if field is not None:
         stat_names = STAT_COLUMNS
-        if field in frame.columns and is_numeric_dtype(frame.schema[field]):
-            x = _values(field)
-            aggs += [
-                x.count().cast(pl.Int64).alias("n"),
-                x.min().alias("min"),
-                x.mean().alias("mean"),
-                *[x.quantile(q, QUANTILE_METHOD).alias(name) for name, q in _GROUP_QS],
-                x.max().alias("max"),
-            ]
-        else:
-            aggs += [pl.lit(0, dtype=pl.Int64).alias("n")]
-            aggs += [pl.lit(None, dtype=pl.Float64).alias(name) for name in stat_names[1:]]
-
-    if by is None:
-        out = frame.select(pl.lit(ALL_GROUP).alias(key), *aggs)
-    else:
-        out = frame.group_by(by).agg(*aggs)
-
-    total = frame.height
-    span_s = _span_seconds(frame)
+        columns.update(_value_stats(summary, value is not None))
+    out = pl.DataFrame(columns)
     out = out.with_columns(
         (pl.col("count") / total if total else pl.lit(None, dtype=pl.Float64)).alias("share"),
-        (pl.col("count") / span_s if span_s else pl.lit(None, dtype=pl.Float64)).alias("rate"),
-    )
-    out = out.select(key, "count", "share", "rate", *stat_names)
+        (pl.col("count") / span if span else pl.lit(None, dtype=pl.Float64)).alias("rate"),
+    ).select(key, "count", "share", "rate", *stat_names)
     if by is None and total == 0:
         out = out.clear()
-
-    columns = out.columns
-    if sort not in columns:
-        raise ValueError(f"cannot sort by {sort!r}; choose one of {', '.join(columns)}")
+    elif by is None and not out.height:
+        out = pl.DataFrame({key: [ALL_GROUP], "count": [0]}).with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("share"), pl.lit(None, dtype=pl.Float64).alias("rate"),
+            *[pl.lit(0 if n == "n" else None, dtype=pl.Int64 if n == "n" else pl.Float64).alias(n)
+              for n in stat_names]).clear()
+    columns_out = out.columns
+    if sort not in columns_out:
+        raise ValueError(f"cannot sort by {sort!r}; choose one of {', '.join(columns_out)}")
     desc = (sort != key) if descending is None else descending
     order = [sort] if sort == key else [sort, key]
     out = out.sort(order, descending=[desc] + [False] * (len(order) - 1), nulls_last=True)
     if by == "level" and out.schema[key].is_integer():
         out = out.with_columns(level_name_expr(pl.col(key)).alias(key))
+    overall = _overall(summary, field, value is not None, span) if by is not None else out.rename({key: "group"})
+    return GroupStats(out, summary.exact, None if summary.exact else SKETCH_ERROR, total, overall,
+                      summary.ts_min, summary.ts_max)
+
+
+def _overall(summary: Summary, field: str | None, numeric: bool, span: float | None) -> pl.DataFrame:
+    """One row, group ``all``, over every event of ``summary`` (its groups merged)."""
+    total = summary.total
+    merged = Summary(keys=[ALL_GROUP], events=[total], n=[sum(summary.n)],
+                     min=[min((m for m in summary.min if m is not None), default=None)],
+                     max=[max((m for m in summary.max if m is not None), default=None)],
+                     sum=[sum(summary.sum)], nonpositive=[sum(summary.nonpositive)])
+    if summary.values is not None:
+        merged.values = summary.values.with_columns(pl.lit(0, dtype=pl.UInt32).alias("code"))
+    elif summary.sketch is not None:
+        merged.sketch = {0: sum(summary.sketch.values())} if summary.sketch else {}
+    columns: dict[str, Any] = {"group": pl.Series([ALL_GROUP]), "count": pl.Series([total], dtype=pl.Int64)}
+    stat_names: tuple[str, ...] = ()
+    if field is not None:
+        stat_names = STAT_COLUMNS
+        columns.update(_value_stats(merged, numeric))
+    out = pl.DataFrame(columns).with_columns(
+        pl.lit(1.0 if total else None, dtype=pl.Float64).alias("share"),
+        (pl.col("count") / span if span else pl.lit(None, dtype=pl.Float64)).alias("rate"),
+    ).select("group", "count", "share", "rate", *stat_names)
+    return out if total else out.clear()
+
+
+def _key_expr(by: str | None, schema: pl.Schema) -> pl.Expr | None:
+    if by is None:
+        return None
+    if is_union_dtype(schema[by]):
+        return text_expr(by, schema[by])
+    return pl.col(by)
+
+
+def _value_stats(summary: Summary, numeric: bool) -> dict[str, pl.Series]:
+    """The ``n``, ``min``, ``mean``, percentile and ``max`` columns, one row per group."""
+    k = len(summary.keys)
+    n = [0] * k
+    cols: dict[str, list[float | None]] = {name: [None] * k for name in STAT_COLUMNS[1:]}
+    if numeric and summary.values is not None:
+        aggs = [pl.col("x").count().alias("n"), pl.col("x").min().alias("min"), pl.col("x").mean().alias("mean"),
+                *[pl.col("x").quantile(q, QUANTILE_METHOD).alias(name) for name, q in _GROUP_QS],
+                pl.col("x").max().alias("max")]
+        for row in summary.values.group_by("code").agg(aggs).iter_rows(named=True):
+            code = row["code"]
+            n[code] = row["n"]
+            for name in STAT_COLUMNS[1:]:
+                cols[name][code] = row[name]
+    elif numeric:
+        qs = summary.quantiles([q for _, q in _GROUP_QS])
+        for code in range(k):
+            n[code] = summary.n[code]
+            if n[code]:
+                cols["min"][code], cols["max"][code] = summary.min[code], summary.max[code]
+                cols["mean"][code] = summary.sum[code] / n[code]
+                for (name, _), v in zip(_GROUP_QS, qs[code]):
+                    cols[name][code] = v
+    out = {"n": pl.Series(n, dtype=pl.Int64)}
+    out.update({name: pl.Series(v, dtype=pl.Float64) for name, v in cols.items()})
     return out
 
 
@@ -219,6 +314,10 @@ class Histogram:
     """Groups left out because only the ``max_groups`` largest are shown."""
     omitted_values: int = 0
     """Finite values in the omitted groups."""
+    exact: bool = True
+    """Whether the percentiles are exact; else estimates within ``ttview.summary.SKETCH_ERROR``."""
+    events: int = 0
+    """Events the histogram was made from (with a value of the field or not)."""
 
     @property
     def bins(self) -> int:
@@ -259,6 +358,7 @@ def histogram(
     log: bool = False,
     by: str | None = None,
     max_groups: int = 8,
+    budget: int = VALUE_BUDGET,
 ) -> Histogram:
     """Bin the numeric ``field``: one series, or one per group of ``by`` (the ``max_groups`` groups
     with the most values; the rest are counted in ``omitted_groups`` / ``omitted_values``).
@@ -273,51 +373,62 @@ def histogram(
         raise ValueError(f"bins must be a positive integer, not {bins!r}")
     if max_groups < 1:
         raise ValueError(f"max_groups must be at least 1, not {max_groups!r}")
-    frame = _frame(df)
-    if field in frame.columns:
-        dtype = frame.schema[field]
-        if not (is_numeric_dtype(dtype) or isinstance(dtype, pl.Null)):
+    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
+    schema = lazy.collect_schema()
+    value: pl.Expr | None = None
+    if field in schema:
+        dtype = schema[field]
+        value = numeric_expr(field, dtype)
+        if value is None and not isinstance(dtype, pl.Null):
             raise ValueError(f"field {field!r} holds {dtype}, not numbers; a histogram needs a numeric field")
-    elif frame.height:
-        raise _no_column(frame, field, "field")
-    if frame.height == 0:
+        if value is None:
+            value = pl.col(field).cast(pl.Float64)
+    if by is not None and by not in schema:
+        if not lazy.select(pl.len()).collect(engine="streaming").item():
+            return _empty_histogram(field, bins, log, by)
+        raise _no_column(schema, by, "column")
+    if value is None:
+        value = pl.repeat(None, pl.len(), dtype=pl.Float64)
+    summary = summarize(lazy, key=_key_expr(by, schema), value=value, budget=budget, with_time=False)
+    if not summary.total:
+        if field not in schema and isinstance(df, pl.DataFrame) and df.height:
+            raise _no_column(schema, field, "field")
         return _empty_histogram(field, bins, log, by)
-    if by is not None and by not in frame.columns:
-        raise _no_column(frame, by, "column")
+    if field not in schema:
+        raise _no_column(schema, field, "field")
 
-    if by is None:  # one series: no grouping and no join (the common case, and 1M rows)
-        x = frame.select(_values(field).alias("x"))
-        shown = pl.DataFrame(
-            {"key": [ALL_GROUP], "events": [frame.height], "values": [x.height - x["x"].null_count()]}
-        ).with_row_index("code")
-        omitted = shown.clear()
-        values = x.drop_nulls("x").with_columns(pl.lit(0, pl.UInt32).alias("code"))
+    order = sorted(range(len(summary.keys)), key=lambda c: (
+        -summary.n[c], -summary.events[c], summary.keys[c] is None, _sort_key(summary.keys[c])))
+    shown = order[:max_groups]
+    omitted = order[max_groups:]
+    slot = {code: j for j, code in enumerate(shown)}
+    stats: dict[int, dict[str, Any]] = {}
+    if summary.values is not None:
+        values = summary.values.filter(pl.col("code").is_in(shown)).with_columns(
+            pl.col("code").replace_strict(slot, return_dtype=pl.UInt32))
+        aggs = [
+            pl.col("x").min().alias("min"),
+            pl.col("x").mean().alias("mean"),
+            pl.col("x").quantile(0.5, QUANTILE_METHOD).alias("p50"),
+            pl.col("x").quantile(0.99, QUANTILE_METHOD).alias("p99"),
+            pl.col("x").quantile(0.999, QUANTILE_METHOD).alias("p999"),
+            pl.col("x").max().alias("max"),
+            (pl.col("x") <= 0).sum().alias("nonpositive"),
+        ]
+        stats = {row["code"]: row for row in values.group_by("code").agg(*aggs).iter_rows(named=True)}
+        binned = values.filter(pl.col("x") > 0) if log else values
+        lo_hi = binned.select(pl.col("x").min().alias("lo"), pl.col("x").max().alias("hi")).row(0)
     else:
-        base = frame.select(pl.col(by).alias("key"), _values(field).alias("x"))
-        groups = (
-            base.group_by("key")
-            .agg(pl.len().alias("events"), pl.col("x").count().alias("values"))
-            .sort(["values", "events", "key"], descending=[True, True, False], nulls_last=True)
-        )
-        shown = groups.head(max_groups).with_row_index("code")
-        omitted = groups.slice(max_groups)
-        values = base.join(shown.select("key", "code"), on="key", nulls_equal=True).drop_nulls("x")
-    aggs = [
-        pl.col("x").min().alias("min"),
-        pl.col("x").mean().alias("mean"),
-        pl.col("x").quantile(0.5, QUANTILE_METHOD).alias("p50"),
-        pl.col("x").quantile(0.99, QUANTILE_METHOD).alias("p99"),
-        pl.col("x").quantile(0.999, QUANTILE_METHOD).alias("p999"),
-        pl.col("x").max().alias("max"),
-        (pl.col("x") <= 0).sum().alias("nonpositive"),
-    ]
-    summary = values.group_by("code").agg(*aggs).sort("code")  # (quicker than a select, even for one)
-
-    binned = values.filter(pl.col("x") > 0) if log else values
-    lo_hi = binned.select(pl.col("x").min(), pl.col("x").max().alias("hi")).row(0)
+        qs = summary.quantiles([0.5, 0.99, 0.999])
+        for j, code in enumerate(shown):
+            if summary.n[code]:
+                stats[j] = {"min": summary.min[code], "max": summary.max[code],
+                            "mean": summary.sum[code] / summary.n[code], "p50": qs[code][0], "p99": qs[code][1],
+                            "p999": qs[code][2], "nonpositive": summary.nonpositive[code]}
+        lo_hi = _bin_range(lazy, value, shown, summary, log)
     if lo_hi[0] is None:
         edges = _edges(1.0, 10.0, bins, log) if log else _edges(0.0, 1.0, bins, log)
-        counts = np.zeros((shown.height, bins), dtype=np.int64)
+        counts = np.zeros((len(shown), bins), dtype=np.int64)
     else:
         lo, hi = float(lo_hi[0]), float(lo_hi[1])
         if lo == hi:
@@ -325,27 +436,29 @@ def histogram(
                 (lo / 2, hi * 2) if log else (lo - max(0.5, abs(lo) * 1e-6), hi + max(0.5, abs(hi) * 1e-6))
             )
         edges = _edges(lo, hi, bins, log)
-        idx = _bin_index(binned["x"].to_numpy(), lo, hi, bins, log)
-        code = binned["code"].to_numpy().astype(np.int64)
-        counts = np.bincount(code * bins + idx, minlength=shown.height * bins).reshape(shown.height, bins)
+        if summary.values is not None:
+            idx = _bin_index(binned["x"].to_numpy(), lo, hi, bins, log)
+            code = binned["code"].to_numpy().astype(np.int64)
+            counts = np.bincount(code * bins + idx, minlength=len(shown) * bins).reshape(len(shown), bins)
+        else:  # every value was not held: count the bins in a second pass
+            counts = _count_bins(lazy, _key_expr(by, schema), value, summary, slot, lo, hi, bins, log)
 
-    stats = {row["code"]: row for row in summary.iter_rows(named=True)}
     series = []
-    for row in shown.iter_rows(named=True):
-        s = stats.get(row["code"], {})
+    for j, code in enumerate(shown):
+        st = stats.get(j, {})
         series.append(
             HistogramSeries(
-                name=_group_name(by, row["key"]),
-                counts=tuple(int(c) for c in counts[row["code"]]),
-                count=int(row["values"]),
-                nonpositive=int(s.get("nonpositive") or 0) if log else 0,
-                nulls=int(row["events"] - row["values"]),
-                min=s.get("min"),
-                mean=s.get("mean"),
-                p50=s.get("p50"),
-                p99=s.get("p99"),
-                p999=s.get("p999"),
-                max=s.get("max"),
+                name=_group_name(by, summary.keys[code]),
+                counts=tuple(int(c) for c in counts[j]),
+                count=int(summary.n[code]),
+                nonpositive=int(st.get("nonpositive") or 0) if log else 0,
+                nulls=int(summary.events[code] - summary.n[code]),
+                min=st.get("min"),
+                mean=st.get("mean"),
+                p50=st.get("p50"),
+                p99=st.get("p99"),
+                p999=st.get("p999"),
+                max=st.get("max"),
             )
         )
     return Histogram(
@@ -354,9 +467,52 @@ def histogram(
         edges=tuple(float(e) for e in edges),
         series=tuple(series),
         by=by,
-        omitted_groups=omitted.height,
-        omitted_values=int(omitted["values"].sum()) if omitted.height else 0,
+        omitted_groups=len(omitted),
+        omitted_values=sum(summary.n[c] for c in omitted),
+        exact=summary.exact,
+        events=summary.total,
     )
+
+
+def _sort_key(key: object) -> tuple[int, Any]:
+    if key is None:
+        return (2, 0)
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        return (0, key)
+    return (1, str(key))
+
+
+def _bin_range(lazy: pl.LazyFrame, value: pl.Expr, shown: list[int], summary: Summary,
+               log: bool) -> tuple[float | None, float | None]:
+    """Smallest and largest binned value of the shown series (positive ones for log bins)."""
+    if not log:
+        lows = [summary.min[c] for c in shown if summary.min[c] is not None]
+        highs = [summary.max[c] for c in shown if summary.max[c] is not None]
+        return (min(lows), max(highs)) if lows else (None, None)
+    highs = [summary.max[c] for c in shown if summary.max[c] is not None and summary.max[c] > 0]
+    if not highs:
+        return None, None
+    x = value.cast(pl.Float64)
+    lo = lazy.select(pl.when(x.is_finite() & (x > 0)).then(x).min().alias("lo")).collect(engine="streaming").item()
+    return lo, max(highs)
+
+
+def _count_bins(lazy: pl.LazyFrame, key: pl.Expr | None, value: pl.Expr, summary: Summary, slot: dict[int, int],
+                lo: float, hi: float, bins: int, log: bool) -> np.ndarray:
+    index = {k: c for c, k in enumerate(summary.keys)}
+    counts = np.zeros((len(slot), bins), dtype=np.int64)
+    x = value.cast(pl.Float64)
+    keep = x.is_finite() & ((x > 0) if log else pl.lit(True))
+    k = key if key is not None else pl.repeat(0, pl.len(), dtype=pl.UInt8)
+    query = lazy.select(k.alias("k"), x.alias("x")).filter(keep)
+    for batch in query.collect_batches(maintain_order=False):
+        for (k,), part in batch.group_by("k"):
+            j = slot.get(index.get(k, -1), -1)
+            if j < 0:
+                continue
+            idx = _bin_index(part.get_column("x").to_numpy(), lo, hi, bins, log)
+            counts[j] += np.bincount(idx, minlength=bins)
+    return counts
 
 
 def _group_name(by: str | None, key: object) -> str:

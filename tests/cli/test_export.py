@@ -16,14 +16,13 @@ from polars.testing import assert_frame_equal
 from tests.cli.conftest import Ran
 from ttview.export import (
     CORE_EXPORT_COLUMNS,
-    MAX_SHAPES,
     ExportError,
     export_columns,
     json_lines,
     prepare,
     write_export,
 )
-from ttview.schema import level_name_expr
+from ttview.schema import is_union_dtype, level_name_expr, numeric_expr
 from ttview.sources import load_snapshots
 
 
@@ -43,6 +42,9 @@ def _expected(frame: pl.DataFrame) -> pl.DataFrame:
         for c in frame.columns
         if c not in ("ts", "seq", "level", "logger", "message", "service", "pid", "tid", "cut")
     ]
+    # a field of several kinds (qty: ints and floats) reads back from text as numbers
+    fields = [numeric_expr(c, frame.schema[c]).alias(c) if is_union_dtype(frame.schema[c]) else pl.col(c)
+              for c in fields]
     return frame.select(
         pl.col("ts").dt.epoch("ns").alias("ts_ns"),
         level_name_expr(pl.col("level")).alias("level"),
@@ -74,6 +76,14 @@ def test_json_reads_back_equal(
     assert first["time"].endswith("Z") and len(first["time"]) == len("2026-11-20T14:30:00.123456789Z")
     secs = pl.Series([first["time"]]).str.to_datetime("%Y-%m-%dT%H:%M:%S%.9fZ", time_unit="ns")
     assert secs.dt.epoch("ns")[0] == first["ts_ns"]
+    # every value as it was logged: qty is an int for shares, a float for coins
+    text = out.read_text()
+    qty = [union for union in source["qty"].to_list() if union is not None]
+    ints = sum(1 for v in qty if v["int"] is not None)
+    assert ints and ints < len(qty)
+    assert sum(1 for e in events if isinstance(e.get("qty"), int)) == ints
+    assert sum(1 for e in events if isinstance(e.get("qty"), float)) == len(qty) - ints
+    assert '"qty":100,' in text or '"qty":100}' in text
 
 
 def test_ndjson_reads_back_equal(run: Callable[..., Ran], source: pl.DataFrame, samples: Path) -> None:
@@ -94,15 +104,21 @@ def test_parquet_keeps_types(
     assert ran.exit_code == 0, ran.stderr
     back = pl.read_parquet(out)
     assert back.columns == export_columns(source)
-    assert back.schema["time"] == pl.Datetime("us", "UTC")
+    assert back.schema["time"] == pl.Datetime("ns", "UTC")
     assert back.schema["ts_ns"] == pl.Int64 and back.schema["level"] == pl.String
     for name in source.columns:
         if name not in ("ts", "level", "cut"):
-            assert back.schema[name] == source.schema[name], name
+            assert back.schema[name] == source.schema[name], name  # qty: Struct{int, float} as loaded
+    assert back["qty"].equals(source["qty"])
     expected = _expected(source).with_columns(pl.col("level_no").cast(pl.Int32))
-    assert_frame_equal(back.select(expected.columns), expected)
+    assert_frame_equal(back.with_columns(numeric_expr("qty", back.schema["qty"]).alias("qty"))
+                       .select(expected.columns), expected)
+    assert back["time"].dt.epoch("ns").equals(source["ts"].dt.epoch("ns"))
+    # microseconds for Spark, on request
+    micro = tmp_path / "us.parquet"
+    assert run("export", samples, "-F", "parquet", "--time-unit", "us", "-o", micro).exit_code == 0
     assert_frame_equal(
-        back.select(pl.col("time").dt.epoch("us")),
+        pl.read_parquet(micro).select(pl.col("time").dt.epoch("us")),
         source.select((pl.col("ts").dt.epoch("ns") // 1000).alias("time")),
     )
 
@@ -111,12 +127,16 @@ def test_parquet_logical_types_for_other_readers(tmp_path: Path, source: pl.Data
     import pyarrow.parquet as pq  # in the test extra: the standard Parquet reader others use
 
     out = tmp_path / "x.parquet"
-    write_export(source.head(100), out, fmt="parquet")
+    write_export(source.head(100), out, fmt="parquet", time_unit="us", metadata={"ttview.hosts": "h1"})
     schema = pq.read_schema(out)
     time_type = schema.field("time").type
     assert str(time_type) == "timestamp[us, tz=UTC]", time_type
     meta = pq.ParquetFile(out).schema.column(0).logical_type
     assert "isAdjustedToUTC=true" in str(meta) and "timeUnit=microseconds" in str(meta)
+    kv = pq.read_metadata(out).metadata
+    assert kv[b"ttview.schema_version"] == b"1" and kv[b"ttview.hosts"] == b"h1"
+    write_export(source.head(100), out, fmt="parquet")
+    assert str(pq.read_schema(out).field("time").type) == "timestamp[ns, tz=UTC]"
 
 
 def test_csv_flattens_fields(run: Callable[..., Ran], source: pl.DataFrame, samples: Path) -> None:
@@ -182,7 +202,7 @@ def test_json_chunks_make_one_valid_array() -> None:
 
 
 def test_many_key_sets_take_the_column_path() -> None:
-    n = MAX_SHAPES * 3
+    n = 64 * 3
     cols = {f"f{i}": [j if (j >> (i % 8)) & 1 else None for j in range(n)] for i in range(12)}
     frame = prepare(_frame(cols), fmt="ndjson")
     lines = json_lines(frame).to_list()
@@ -195,7 +215,7 @@ def test_many_key_sets_take_the_column_path() -> None:
 def test_values_json_cannot_spell_and_bytes() -> None:
     frame = _frame({"f": [1.5, math.nan, math.inf, None], "b": [b"\x00\xff", None, b"", b"z"]})
     lines = [json.loads(x) for x in json_lines(prepare(frame, fmt="ndjson")).to_list()]
-    assert [x.get("f", "absent") for x in lines] == [1.5, None, None, "absent"]
+    assert [x.get("f", "absent") for x in lines] == [1.5, "NaN", "Infinity", "absent"]  # NaN is not null
     assert [base64.b64decode(x["b"]) if "b" in x else None for x in lines] == [b"\x00\xff", None, b"", b"z"]
     back = pl.read_parquet(_parquet(frame))
     assert back["b"].to_list() == [b"\x00\xff", None, b"", b"z"] and math.isnan(back["f"][1])

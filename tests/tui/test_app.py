@@ -147,7 +147,7 @@ def test_a_failing_loader_is_reported_and_the_app_stays_up(monkeypatch, tmp_path
     def broken(paths, **kw):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ttview.sources, "load_snapshots", broken)
+    monkeypatch.setattr(ttview.sources, "open_catalog", broken)
 
     @sync
     async def run() -> None:
