@@ -4,8 +4,8 @@ with DuckDB's ``ASOF JOIN`` over the same events as Parquet.
     python bench/bench_latency.py [--events 1000000] [--repeat 3] [--quick]
 
 The events are the bundled market replay written by the engine into one snapshot (as
-bench/bench_stats.py builds them), then exported to Parquet with ``ttview export`` (whose ``ts_ns`` column keeps the exact
-nanoseconds; both sides pair on it). The pairing:
+bench/bench_stats.py builds them), then exported to Parquet with ``ttview export`` (whose
+``ts_ns`` column keeps the exact nanoseconds; both sides pair on it). The pairing:
 ``--from 'message == "Order placed"' --to 'message == "Trade executed"' --by order_id``. Timed,
 best of ``--repeat``:
 
@@ -96,8 +96,11 @@ def main() -> None:
         write_export(frame, parquet, fmt="parquet")
 
         t_frame, (pairs, qs) = best_of(args.repeat, lambda: ours(frame))
+
         def scan() -> pl.LazyFrame:  # the export's exact ns time as the event frame's ts
-            return pl.scan_parquet(parquet).with_columns(pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).alias("ts"))
+            return pl.scan_parquet(parquet).with_columns(
+                pl.col("ts_ns").cast(pl.Datetime("ns", "UTC")).alias("ts")
+            )
 
         t_scan, scan_res = best_of(args.repeat, lambda: ours(scan()))
         t_snap, snap_res = best_of(args.repeat, lambda: ours(load_snapshots(snap, on_error="raise").frame))
@@ -132,8 +135,9 @@ def main() -> None:
         py = sys.version.split()[0]
         print("## latency (order to fill)\n")
         print(
-            f"{stamp}; Python {py}, polars {pl.__version__}, {os.cpu_count()} cores; {n:,} demo events in one "
-            f"snapshot ({impl} writer) and its Parquet export ({parquet.stat().st_size / 1e6:.1f} MB); "
+            f"{stamp}; Python {py}, polars {pl.__version__}, {os.cpu_count()} cores; "
+            f"{n:,} demo events in one snapshot ({impl} writer) and its Parquet export "
+            f"({parquet.stat().st_size / 1e6:.1f} MB); "
             f"`--from '{FROM}' --to '{TO}' --by {KEY}`: {pairs:,} pairs; best of {args.repeat}.\n"
         )
         print("| step | seconds | vs DuckDB |")
@@ -149,7 +153,8 @@ def main() -> None:
                 ratio = f"{secs / t_duck:.1f}x slower"
             print(f"| {name} | {secs:.3f} | {ratio} |")
         if t_duck is not None:
-            print(f"| DuckDB {duck_version}: `ASOF JOIN` + `quantile_cont` over the Parquet file | {t_duck:.3f} | 1x |")
+            what = f"DuckDB {duck_version}: `ASOF JOIN` + `quantile_cont` over the Parquet file"
+            print(f"| {what} | {t_duck:.3f} | 1x |")
         else:
             print("| DuckDB: not installed (pip install duckdb), no comparison | - | - |")
         print()

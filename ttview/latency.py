@@ -112,8 +112,6 @@ class LatencyCounts:
 COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(LatencyCounts))
 """The fields of :class:`LatencyCounts`, in order."""
 
-_CLASSES = ("pairs", "from_repeated", "from_unmatched", "from_no_key", "to_extra", "to_unmatched", "to_no_key")
-
 
 @dataclass(frozen=True)
 class LatencyStats:
@@ -193,8 +191,10 @@ def _bind(flt: Filter, schema: pl.Schema, option: str) -> pl.Expr:
     except QueryError as exc:
         raise LatencyError(option, f"{exc.message} (at column {exc.position + 1})") from None
     if bound.keeps_all:
-        raise LatencyError(option, "an empty filter would take every event; say which events, e.g. "
-                           "'message == \"Order placed\"'")
+        raise LatencyError(
+            option,
+            "an empty filter would take every event; say which events, e.g. 'message == \"Order placed\"'",
+        )
     if bound.warnings:
         raise LatencyError(option, "; ".join(bound.warnings))
     return bound.expr
@@ -308,9 +308,7 @@ def pair_events(
 
     factor = UNITS[unit]
     pair_rows = classified.filter(pl.col("pairs"))
-    pair_group = (
-        [pl.coalesce(_GROUP, "_to_group").alias(group_by)] if group_by is not None else []
-    )
+    pair_group = [pl.coalesce(_GROUP, "_to_group").alias(group_by)] if group_by is not None else []
     pairs = pair_rows.select(
         *keys,
         *pair_group,
@@ -385,7 +383,10 @@ def _total_stats(rows: pl.DataFrame, pairs: pl.DataFrame, tally: pl.DataFrame) -
     """The whole: ``from_events`` and ``to_events`` count the events themselves (so the kinds
     must add up to them: the tests check it)."""
     roles = rows.select((pl.col(_ROLE) == 1).sum().alias("f"), (pl.col(_ROLE) == 0).sum().alias("t")).row(0)
-    row = {**pairs.select(_latency_aggs()).row(0, named=True), **tally.select(_tally_aggs()).row(0, named=True)}
+    row = {
+        **pairs.select(_latency_aggs()).row(0, named=True),
+        **tally.select(_tally_aggs()).row(0, named=True),
+    }
     return _make_stats(None, row, int(roles[0]), int(roles[1]))
 
 
@@ -395,7 +396,9 @@ def _group_stats(pairs: pl.DataFrame, tally: pl.DataFrame, group_by: str) -> tup
     per_pair = pairs.group_by(pl.col(group_by).alias(_GROUP)).agg(_latency_aggs())
     per_event = tally.group_by(_GROUP).agg(_tally_aggs())
     both = per_pair.join(per_event, on=_GROUP, how="full", coalesce=True, nulls_equal=True)
-    both = both.with_columns(pl.col(c).fill_null(0) for c in ("pairs", *_UNPAIRED, "from_no_key", "to_no_key"))
+    both = both.with_columns(
+        pl.col(c).fill_null(0) for c in ("pairs", *_UNPAIRED, "from_no_key", "to_no_key")
+    )
     both = both.sort(["pairs", _GROUP], descending=[True, False], nulls_last=True)
     out = []
     for row in both.iter_rows(named=True):

@@ -53,7 +53,12 @@ def _no_key(value: Any) -> bool:
 
 
 def reference(
-    frame: pl.DataFrame, *, is_from: list[bool], is_to: list[bool], key: Sequence[str], group: str | None = None
+    frame: pl.DataFrame,
+    *,
+    is_from: list[bool],
+    is_to: list[bool],
+    key: Sequence[str],
+    group: str | None = None,
 ) -> Reference:
     """The rule, walked event by event: events in (ts, row) order; a to closes the open (latest)
     from of its key, else it is extra (a from of the key was seen) or unmatched; then a from
@@ -182,7 +187,9 @@ def roles(frame: pl.DataFrame) -> tuple[list[bool], list[bool]]:
     return [m in ("Order placed", "Both") for m in msgs], [m in ("Trade executed", "Both") for m in msgs]
 
 
-def run(frame: pl.DataFrame | pl.LazyFrame, key: str | Sequence[str] = "order_id", **kw: Any) -> LatencyResult:
+def run(
+    frame: pl.DataFrame | pl.LazyFrame, key: str | Sequence[str] = "order_id", **kw: Any
+) -> LatencyResult:
     return pair_events(frame, start=compile_filter(FROM), end=compile_filter(TO), key=key, **kw)
 
 
@@ -223,18 +230,28 @@ def test_groups_take_the_from_events_value_else_the_to_events(seed: int) -> None
     ref = reference(frame, is_from=is_from, is_to=is_to, key=["order_id"], group="venue")
     result = run(frame, group_by="venue")
     check(frame, result, ref)
-    got = dict(zip(zip(result.pairs["from_row"], result.pairs["to_row"]), result.pairs["venue"], strict=True))
+    got = dict(
+        zip(
+            zip(result.pairs["from_row"], result.pairs["to_row"], strict=True),
+            result.pairs["venue"],
+            strict=True,
+        )
+    )
     assert got == dict(zip(ref.pairs, ref.groups, strict=True))
     assert sum(g.counts.pairs for g in result.groups) == result.counts.pairs
     for name in ("from_repeated", "from_unmatched", "to_extra", "to_unmatched", "from_no_key", "to_no_key"):
         assert sum(getattr(g.counts, name) for g in result.groups) == getattr(result.counts, name)
     for g in result.groups:
-        lat = [d / 1000 for d, grp in zip(ref.deltas, ref.groups, strict=True) if (grp or "(none)") == g.group]
+        lat = [
+            d / 1000 for d, grp in zip(ref.deltas, ref.groups, strict=True) if (grp or "(none)") == g.group
+        ]
         assert g.counts.pairs == len(lat)
         if lat:
             assert g.p99 == pytest.approx(py_quantile(lat, 0.99))
             assert g.min == min(lat) and g.max == max(lat)
-    assert [g.counts.pairs for g in result.groups] == sorted((g.counts.pairs for g in result.groups), reverse=True)
+    assert [g.counts.pairs for g in result.groups] == sorted(
+        (g.counts.pairs for g in result.groups), reverse=True
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -329,13 +346,26 @@ def test_null_keys_never_pair_and_are_counted() -> None:
 
 def test_pair_time_order_and_rows_refer_to_the_given_frame_before_where() -> None:
     frame = small(
-        [(0, "quote", None), (1, "Order placed", "B"), (2, "Order placed", "A"), (3, "Trade executed", "A"),
-         (4, "Trade executed", "B")]
+        [
+            (0, "quote", None),
+            (1, "Order placed", "B"),
+            (2, "Order placed", "A"),
+            (3, "Trade executed", "A"),
+            (4, "Trade executed", "B"),
+        ]
     )
     result = run(frame, where=compile_filter('order_id != "zzz"'))
     assert pairs_of(result) == [(1, 4), (2, 3)]  # by the from event's time
     assert result.events == 4  # the quote has no order_id: the where filter drops it
-    assert result.pairs.columns == ["order_id", "from_ts", "to_ts", "delta_ns", "from_row", "to_row", "latency"]
+    assert result.pairs.columns == [
+        "order_id",
+        "from_ts",
+        "to_ts",
+        "delta_ns",
+        "from_row",
+        "to_row",
+        "latency",
+    ]
 
 
 @pytest.mark.parametrize(("unit", "value"), [("ns", 2_500_000.0), ("us", 2500.0), ("ms", 2.5), ("s", 0.0025)])
@@ -360,7 +390,9 @@ def test_histogram_of_the_latencies_is_the_stats_histogram() -> None:
     assert series.p99 == pytest.approx(result.total.p99)
     grouped = latency_histogram(result, bins=20, log=False)
     assert grouped.by == "venue"
-    assert {s.name: s.count for s in grouped.series} == {g.group: g.counts.pairs for g in result.groups if g.counts.pairs}
+    assert {s.name: s.count for s in grouped.series} == {
+        g.group: g.counts.pairs for g in result.groups if g.counts.pairs
+    }
 
 
 # ---- bad input ----------------------------------------------------------------------------------
@@ -368,7 +400,9 @@ def test_histogram_of_the_latencies_is_the_stats_histogram() -> None:
 
 def test_an_unknown_key_suggests_the_field() -> None:
     frame = small([(0, "Order placed", "A")])
-    with pytest.raises(LatencyError, match=r"no field 'order_ib' in the data \(did you mean 'order_id'\?\)") as exc:
+    with pytest.raises(
+        LatencyError, match=r"no field 'order_ib' in the data \(did you mean 'order_id'\?\)"
+    ) as exc:
         run(frame, key="order_ib")
     assert exc.value.option == "key"
     with pytest.raises(LatencyError, match="did you mean 'message'") as exc:
@@ -384,7 +418,9 @@ def test_an_unknown_key_suggests_the_field() -> None:
         ("mesage == 'x'", TO, "from", "did you mean 'message'"),
     ],
 )
-def test_filters_that_cannot_select_events_are_refused(start: str, end: str, option: str, message: str) -> None:
+def test_filters_that_cannot_select_events_are_refused(
+    start: str, end: str, option: str, message: str
+) -> None:
     frame = small([(0, "Order placed", "A")])
     with pytest.raises(LatencyError, match=message) as exc:
         pair_events(frame, start=compile_filter(start), end=compile_filter(end), key="order_id")
@@ -424,7 +460,9 @@ def samples() -> pl.DataFrame:
 @pytest.mark.parametrize("key", [["order_id"], ["pid", "order_id"]])
 def test_the_sample_snapshots_match_the_reference(samples: pl.DataFrame, key: list[str]) -> None:
     start, end = 'message == "Order placed"', 'message == "Trade executed"'
-    result = pair_events(samples, start=compile_filter(start), end=compile_filter(end), key=key, group_by="venue")
+    result = pair_events(
+        samples, start=compile_filter(start), end=compile_filter(end), key=key, group_by="venue"
+    )
     msgs = samples["message"].to_list()
     ref = reference(
         samples,
@@ -469,6 +507,6 @@ def test_rule_text_names_the_choices() -> None:
 
 
 def test_the_core_imports_no_ui() -> None:
-    code = "import sys, ttview.latency; print(sorted(m for m in ('textual', 'rich', 'typer') if m in sys.modules))"
+    code = "import sys, ttview.latency; print([m for m in ('textual', 'rich', 'typer') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
