@@ -270,3 +270,35 @@ async def test_help_lists_the_key(snapshot_file: Path) -> None:
         text = app.screen.plain
         assert "L  Latency between paired events" in text
         assert "Latency (L)" in text and "Slowest pairs in the log" in text
+
+
+@sync
+async def test_within_one_pid_pairs_per_process_and_jumps_by_both_keys(tmp_path: Path) -> None:
+    from tests.tui.helpers import write_events
+
+    # two processes whose order ids restart: global keys pair across them, within one pid does not
+    paths = [write_events(tmp_path, pid=pid, seed=seed, events=1500) for pid, seed in ((11, 3), (12, 4))]
+    app = make_app(paths=[str(p) for p in paths])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_latency(pilot)
+        assert screen.result.counts == core(app.view).counts
+        assert screen.result.counts.from_repeated > 0
+        assert "pair within one pid" in screen_text(app)
+        screen.query_one("#lat-within", Select).value = "pid"
+        await settle(pilot)
+        want = core(app.view, key=["pid", "order_id"])
+        assert screen.result.key == ("pid", "order_id") and screen.result.counts == want.counts
+        assert want.counts.from_repeated == 0 and "within one pid" in screen_text(app)
+        screen.query_one(LatencyPlot).focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is app.screen_stack[0]
+        assert "(pid == " in app.filter_text and " and order_id == " in app.filter_text
+        slowest = want.pairs.sort("delta_ns", descending=True).row(0, named=True)
+        here = app.view.row(app.log_view.cursor, named=True)
+        assert (here["pid"], here["order_id"], here["message"]) == (
+            app.full.row(slowest["from_row"], named=True)["pid"],
+            slowest["order_id"],
+            "Order placed",
+        )

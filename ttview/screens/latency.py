@@ -42,6 +42,8 @@ BINS = 40
 SLOWEST = 20
 """Pairs of a bin shown in the log by ``enter``: the slowest ones."""
 NO_GROUPS = "(no groups)"
+ANYWHERE = "anywhere"
+"""The key is global (the default, as in the CLI); else pairs stay within one ``service`` or ``pid``."""
 MARKS = (("p50", "p50", "green"), ("p99", "p99", "orange"), ("p999", "p99.9", "red"))
 SERIES_COLORS = ("blue+", "magenta+", "cyan+", "yellow+", "green+", "red+", "white", "orange")
 DEFAULT_FROM = 'message == "Order placed"'
@@ -121,6 +123,7 @@ class _Inputs:
     group_by: str | None
     log: bool
     unit: str
+    within: str = ANYWHERE
 
 
 class LatencyScreen(ComputedScreen[PairsChosen | None]):
@@ -129,7 +132,7 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
     | Key | Action |
     |---|---|
     | enter (in a filter) | pair with these filters |
-    | tab / shift+tab | next / previous choice (from, to, key, compare, histogram) |
+    | tab / shift+tab | next / previous choice (from, to, key, within, compare, histogram) |
     | left / right | previous / next bin with pairs (on the histogram) |
     | enter (on the histogram) | the bin's slowest pairs in the log |
     | l | log / linear bins |
@@ -158,7 +161,7 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
         .lat-row Input { width: 1fr; border: none; height: 1; padding: 0; }
         .lat-row Input:focus { background: $boost; }
         #lat-choices Label { width: auto; padding: 0 1 0 0; }
-        #lat-choices Select { width: 26; margin-right: 2; }
+        #lat-choices Select { width: 1fr; max-width: 26; margin-right: 1; }
         #lat-msg { height: auto; max-height: 3; padding: 0 1; }
         #lat-msg.-error { color: $error; }
         #lat-msg.-warning { color: $warning; }
@@ -179,6 +182,7 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
         self.filter_text = filter_text
         self.key_options = [c for c in ("service", "pid") if c in frame.columns] + field_names(frame)
         self.group_options = group_columns(frame)
+        self.within_options = [ANYWHERE] + [c for c in ("service", "pid") if c in frame.columns]
         self.inputs = self._initial_inputs()
         self.result: LatencyResult | None = None
         """The pairs and numbers shown."""
@@ -225,6 +229,14 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
                 compact=True,
                 id="lat-key",
             )
+            yield Label("within")
+            yield Select(
+                [(Text(f"one {c}" if c != ANYWHERE else c), c) for c in self.within_options],
+                value=self.inputs.within if self.inputs.within in self.within_options else ANYWHERE,
+                allow_blank=False,
+                compact=True,
+                id="lat-within",
+            )
             yield Label("compare")
             yield Select(
                 [(Text(NO_GROUPS), NO_GROUPS)]
@@ -258,6 +270,8 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
         title.append(f"Latency · {self.frame.height:,} events")
         if i.key:
             title.append(f" · key {visible(i.key, limit=40)}")
+            if i.within != ANYWHERE:
+                title.append(f" within one {i.within}")
         if self.filter_text:
             title.append(" · filter: " + visible(self.filter_text, limit=80))
         self.query_one("#lat-title", Static).update(title)
@@ -301,7 +315,8 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
         self._message(None)
         LatencyScreen.last = _Inputs(**vars(self.inputs))
         i = self.inputs
-        self._compute(self.frame, i.start, i.end, i.key, i.group_by, i.log, i.unit)
+        key = i.key if i.within == ANYWHERE or i.within == i.key else f"{i.within},{i.key}"
+        self._compute(self.frame, i.start, i.end, key, i.group_by, i.log, i.unit)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _compute(
@@ -457,6 +472,10 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
         counts.append(f"{c.to_unmatched:,} no from, {c.to_extra:,} extra")
         counts.append(f" · no key {c.from_no_key + c.to_no_key:,}")
         counts.append(f" · latency in {UNIT_LABEL[result.unit]}", style="dim")
+        if c.from_repeated and self.inputs.within == ANYWHERE and len(self.within_options) > 1:
+            counts.append(
+                "\nrepeated froms: if ids restart in each process, pair within one pid", style="dim"
+            )
         outer = Table.grid()
         outer.add_row(table)
         outer.add_row(counts)
@@ -497,6 +516,13 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
     def _key_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str) and event.value != self.inputs.key:
             self.inputs.key = event.value
+            self._read_inputs()
+            self.compute()
+
+    @on(Select.Changed, "#lat-within")
+    def _within_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.inputs.within:
+            self.inputs.within = event.value
             self._read_inputs()
             self.compute()
 
