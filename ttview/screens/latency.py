@@ -99,12 +99,20 @@ def show_pairs(app: Any, chosen: PairsChosen | None) -> None:
     the filter (the log keeps the cursor's event when a filter changes the view)."""
     if chosen is None:
         return
-    if app.view is chosen.frame and 0 <= chosen.row < chosen.frame.height:
+    same = app.view is chosen.frame and 0 <= chosen.row < chosen.frame.height
+    if same:
         app.log_view.move_to(chosen.row)
     else:  # the view changed meanwhile (a live tail): the first event at that time
         app.jump_to_time(chosen.ts_ns)
     app.prompt.histories["filter"].append(chosen.filter_text)
     app.apply_filter(chosen.filter_text)
+    if not same:
+        app.notify(
+            f"the {chosen.pairs} slowest pairs of that bin, among the events kept now: the live tail "
+            "moved on since they were paired, so the oldest may have gone",
+            timeout=6,
+        )
+        return
     app.notify(
         f"the {chosen.pairs} slowest pairs of that bin; the cursor is on the slowest one's from event",
         timeout=4,
