@@ -56,6 +56,7 @@ from ttview.stats import QUANTILE_METHOD, Histogram, histogram
 
 __all__ = [
     "COUNT_NAMES",
+    "PAIR_COLUMNS",
     "RULE",
     "UNITS",
     "LatencyCounts",
@@ -76,9 +77,11 @@ RULE = (
 UNITS: dict[str, int] = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 """Unit name → nanoseconds per unit."""
 
-_ROW = "_row"
-_ROLE = "_role"  # 0: to, 1: from (an event that is both sorts as its to first)
-_GROUP = "_group"
+# internal column names (an event field may be called anything, "pairs" or "to_ts" too)
+_ROW = "__lat_row"
+_ROLE = "__lat_role"  # 0: to, 1: from (an event that is both sorts as its to first)
+_GROUP = "__lat_group"
+_TS = "__lat_ts"
 
 
 class LatencyError(ValueError):
@@ -167,6 +170,9 @@ class LatencyResult:
         return self.total.counts
 
 
+PAIR_COLUMNS = ("from_ts", "to_ts", "delta_ns", "from_row", "to_row", "latency")
+"""The columns of :attr:`LatencyResult.pairs` besides the key and group columns."""
+
 NO_GROUP = "(none)"
 """The group of pairs whose events both lack the ``group_by`` column."""
 
@@ -200,12 +206,13 @@ def _bind(flt: Filter, schema: pl.Schema, option: str) -> pl.Expr:
     return bound.expr
 
 
-def _has_key(key: Sequence[str], schema: pl.Schema) -> pl.Expr:
+def _has_key(names: Sequence[str], schema: pl.Schema) -> pl.Expr:
+    """True where every key column holds a value (not null, not NaN)."""
     parts = []
-    for k in key:
-        ok = pl.col(k).is_not_null()
-        if schema[k].is_float():
-            ok = ok & ~pl.col(k).is_nan()
+    for name in names:
+        ok = pl.col(name).is_not_null()
+        if schema[name].is_float():
+            ok = ok & ~pl.col(name).is_nan()
         parts.append(ok)
     return pl.all_horizontal(parts)
 
@@ -246,10 +253,16 @@ def pair_events(
         raise LatencyError("key", f"a key field is named twice: {', '.join(keys)}")
     if group_by is not None:
         _check_key(schema, group_by, "group_by")
+    for name, option in [*((k, "key") for k in keys), (group_by, "group_by")]:
+        if name in PAIR_COLUMNS:
+            raise LatencyError(option, f"a field named {name!r} clashes with the pairs' own {name!r} column")
     from_expr = _bind(start, schema, "from")
     to_expr = _bind(end, schema, "to")
 
-    base = lf.with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))
+    row_name = _ROW
+    while row_name in schema:  # the events' own columns stay as they are
+        row_name = "_" + row_name
+    base = lf.with_row_index(row_name)
     if where is not None:
         try:
             bound = where.bind(schema)
@@ -258,14 +271,16 @@ def pair_events(
         if not bound.keeps_all:
             base = base.filter(bound.expr)
     group_cols = [pl.col(group_by).alias(_GROUP)] if group_by is not None else []
+    names = keys
+    keys = tuple(f"__lat_key{i}" for i in range(len(names)))
     marked = base.select(
-        _ROW,
-        "ts",
-        *keys,
+        pl.col(row_name).cast(pl.Int64).alias(_ROW),
+        pl.col("ts").alias(_TS),
+        *(pl.col(name).alias(k) for name, k in zip(names, keys, strict=True)),
         *group_cols,
         from_expr.alias("_f"),
         to_expr.alias("_t"),
-        _has_key(keys, schema).alias("_k"),
+        _has_key(names, schema).alias("_k"),
     )
     # the only events held in memory: those either filter takes
     wanted = marked.filter(pl.col("_f") | pl.col("_t"))
@@ -279,7 +294,7 @@ def pair_events(
     rows, n = pl.collect_all([roles, total_events], engine="streaming")
     events_seen = int(n.item())
 
-    keyed = rows.filter(pl.col("_k")).sort([*keys, "ts", _ROW, _ROLE], maintain_order=False)
+    keyed = rows.filter(pl.col("_k")).sort([*keys, _TS, _ROW, _ROLE], maintain_order=False)
     is_from = pl.col(_ROLE) == 1
     is_to = pl.col(_ROLE) == 0
     same_next, same_prev = _same(keys, -1), _same(keys, 1)
@@ -298,9 +313,9 @@ def pair_events(
         (is_from & ~same_next).alias("from_unmatched"),
         (is_to & ~to_paired & (froms_before > 0)).alias("to_extra"),
         (is_to & ~to_paired & (froms_before == 0)).alias("to_unmatched"),
-        pl.col("ts").shift(-1).alias("to_ts"),
-        pl.col(_ROW).shift(-1).alias("to_row"),
-        *([pl.col(_GROUP).shift(-1).alias("_to_group")] if group_by is not None else []),
+        pl.col(_TS).shift(-1).alias("__lat_to_ts"),
+        pl.col(_ROW).shift(-1).alias("__lat_to_row"),
+        *([pl.col(_GROUP).shift(-1).alias("__lat_to_group")] if group_by is not None else []),
     )
     unkeyed = rows.filter(~pl.col("_k")).with_columns(
         (is_from).alias("from_no_key"), (is_to).alias("to_no_key")
@@ -308,15 +323,17 @@ def pair_events(
 
     factor = UNITS[unit]
     pair_rows = classified.filter(pl.col("pairs"))
-    pair_group = [pl.coalesce(_GROUP, "_to_group").alias(group_by)] if group_by is not None else []
+    pair_group = []
+    if group_by is not None and group_by not in names:  # (a key column already is its own group)
+        pair_group = [pl.coalesce(_GROUP, "__lat_to_group").alias(group_by)]
     pairs = pair_rows.select(
-        *keys,
+        *(pl.col(k).alias(name) for k, name in zip(keys, names, strict=True)),
         *pair_group,
-        pl.col("ts").alias("from_ts"),
-        "to_ts",
-        (pl.col("to_ts") - pl.col("ts")).dt.total_nanoseconds().cast(pl.Int64).alias("delta_ns"),
+        pl.col(_TS).alias("from_ts"),
+        pl.col("__lat_to_ts").alias("to_ts"),
+        (pl.col("__lat_to_ts") - pl.col(_TS)).dt.total_nanoseconds().cast(pl.Int64).alias("delta_ns"),
         pl.col(_ROW).alias("from_row"),
-        "to_row",
+        pl.col("__lat_to_row").alias("to_row"),
     ).with_columns((pl.col("delta_ns").cast(pl.Float64) / factor).alias("latency"))
     pairs = pairs.sort("from_ts", "from_row")
 
@@ -337,7 +354,7 @@ def pair_events(
         pairs=pairs,
         total=total,
         groups=groups,
-        key=keys,
+        key=names,
         group_by=group_by,
         unit=unit,
         events=events_seen,

@@ -437,6 +437,20 @@ def test_bad_unit_and_unusable_key() -> None:
         run(frame, key=["order_id", "order_id"])
 
 
+def test_fields_named_like_the_output_or_the_key_as_group() -> None:
+    frame = small([(0, "Order placed", "A"), (2, "Trade executed", "A")]).with_columns(
+        pl.col("order_id").alias("pairs"), pl.col("order_id").alias("to_ts"), pl.lit(1).alias("__lat_row")
+    )
+    for key in ("pairs", ["pairs", "__lat_row"]):
+        result = run(frame, key=key, unit="ms")
+        assert pairs_of(result) == [(0, 1)] and result.total.p50 == 2.0, key
+    with pytest.raises(LatencyError, match="'to_ts' clashes with the pairs' own 'to_ts' column"):
+        run(frame, key="to_ts")
+    result = run(frame, key="order_id", group_by="order_id")
+    assert [g.group for g in result.groups] == ["A"] and result.groups[0].counts.pairs == 1
+    assert latency_histogram(result).series[0].name == "A"
+
+
 def test_empty_input() -> None:
     frame = small([])
     result = run(frame)
