@@ -159,8 +159,9 @@ def main() -> None:
             print("| DuckDB: not installed (pip install duckdb), no comparison | - | - |")
         print()
         print(
-            f"- pairing on {n:,} events: {t_frame:.3f} s on a loaded frame, {t_snap:.3f} s with the load "
-            f"(target: well under 1 s): {'met' if t_snap < 1.0 else 'NOT met'}"
+            f"- pairing + statistics on {n:,} events: {t_frame:.3f} s on a loaded frame "
+            f"(target: well under 1 s): {'met' if t_frame < 0.5 else 'NOT met'}; {t_snap:.3f} s with the "
+            "snapshot's load (timed on its own in bench_stats.py)"
         )
         if duck_same is not None:
             print(f"- DuckDB's pair count and p50/p90/p99/p99.9 equal ttview's: {duck_same}")
