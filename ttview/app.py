@@ -175,6 +175,7 @@ class TTViewApp(App[None]):
         Binding("b", "group_by", "Group"),
         Binding("h", "histogram", "Histogram"),
         Binding("l", "timeline", "Timeline"),
+        Binding("L", "latency", "Latency between paired events (order → fill)", show=False),
         Binding("t", "goto", "Go to time", show=False, priority=True),
         Binding("e", "export", "Export", show=False, priority=True),
         Binding("c", "copy_event", "Copy", show=False),
@@ -775,6 +776,13 @@ class TTViewApp(App[None]):
     def _timeline_chosen(self, ts_ns: int | None) -> None:
         if ts_ns is not None:
             self.jump_to_time(ts_ns)
+
+    def action_latency(self) -> None:
+        from ttview.screens.latency import LatencyScreen, show_pairs
+
+        if not self._events_ready():
+            return
+        self.push_screen(LatencyScreen(self.view, filter_text=self.filter_text), partial(show_pairs, self))
 
     def action_help(self) -> None:
         from ttview.screens.help import HelpScreen

@@ -793,6 +793,219 @@ def hist(
         raise typer.Exit(1)
 
 
+# ---- latency ------------------------------------------------------------------------------------
+
+
+class LatencyUnit(str, Enum):
+    """The ``--unit`` choices of ``ttview latency``."""
+
+    ns = "ns"
+    us = "us"
+    ms = "ms"
+    s = "s"
+
+
+_LATENCY_OPTIONS = {"key": "--by", "group_by": "--group-by", "from": "--from", "to": "--to", "unit": "--unit"}
+
+
+def _latency_filter(text: str, option: str) -> Any:
+    from ttview.query import QueryError, compile_filter
+
+    try:
+        return compile_filter(text)
+    except QueryError as exc:
+        pos = max(0, min(exc.position, len(text)))
+        near = text[pos : pos + 24]
+        fail(f"{option}: bad filter at column {pos + 1}: {exc.message} "
+             f"({f'near {near!r}' if near.strip() else 'at the end'})")
+
+
+def _print_latency(result: Any, h: Any, *, from_text: str, to_text: str, files: int, limit: int,
+                   width: int | None, height: int) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from ttview.latency import RULE
+    from ttview.report import num, out_console
+
+    console = out_console()
+    c = result.counts
+    key = ",".join(result.key)
+    console.print(Text(visible(
+        f"{from_text} → {to_text}, by {key}: {c.pairs:,} pair{'s' if c.pairs != 1 else ''} among "
+        f"{result.events:,} event{'s' if result.events != 1 else ''} in {files} "
+        f"file{'s' if files != 1 else ''}; latency in {result.unit}"
+    )))
+    print_hist(h, width=width, height=height)
+    groups = list(result.groups)
+    shown = groups if limit == 0 else groups[:limit]
+    name = result.group_by or ""
+    stats = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, show_footer=bool(groups))
+    counts = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, show_footer=bool(groups))
+    for table in (stats, counts):
+        table.add_column(Text(visible(name)), footer=Text("all"), overflow="fold", min_width=3, ratio=1)
+    stat_names = (("min", "min"), ("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"),
+                  ("max", "max"), ("mean", "mean"))
+    total = result.total
+    stats.add_column("pairs", justify="right", no_wrap=True, footer=Text(f"{c.pairs:,}"))
+    for attr, label in stat_names:
+        stats.add_column(label, justify="right", no_wrap=True, footer=Text(num(getattr(total, attr))))
+    count_names = (("pairs", "pairs"), ("from_unmatched", "from: no to"), ("from_repeated", "from: repeated"),
+                   ("to_unmatched", "to: no from"), ("to_extra", "to: extra"))
+    for attr, label in count_names:
+        counts.add_column(label, justify="right", no_wrap=True, footer=Text(f"{getattr(c, attr):,}"))
+    no_key = Text(f"{c.from_no_key + c.to_no_key:,}")
+    counts.add_column("no key", justify="right", no_wrap=True, footer=no_key)
+    for g in shown if groups else [total]:
+        label = Text(visible(g.group) if g.group is not None else "all")
+        stats.add_row(label, Text(f"{g.counts.pairs:,}"), *(Text(num(getattr(g, a))) for a, _ in stat_names))
+        counts.add_row(
+            label.copy(),
+            *(Text(f"{getattr(g.counts, a):,}") for a, _ in count_names),
+            Text(f"{g.counts.from_no_key + g.counts.to_no_key:,}"),
+        )
+    console.print(stats)
+    console.print(counts)
+    if len(shown) < len(groups):
+        console.print(Text(f"… {len(groups) - len(shown):,} more groups not shown (--limit 0 shows all)"))
+    if c.from_repeated and not {"pid", "service"} & set(result.key):
+        console.print(Text(
+            f"note: {c.from_repeated:,} repeated from events; if ids restart in each process, pair "
+            f"within one: --by pid,{key}"
+        ))
+    console.print(Text(f"rule: {RULE}", style="dim"))
+
+
+@app.command()
+def latency(
+    paths: SnapshotPaths = None,
+    from_text: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            metavar="EXPR",
+            show_default=False,
+            help="The events that start the clock, e.g. 'message == \"Order placed\"' (the filter language).",
+        ),
+    ] = "",
+    to_text: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="EXPR",
+            show_default=False,
+            help="The events that stop it, e.g. 'message == \"Trade executed\"'.",
+        ),
+    ] = "",
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by",
+            metavar="FIELD[,FIELD]",
+            show_default=False,
+            help="The key a from and its to share, e.g. order_id; pid,order_id pairs only within a process.",
+        ),
+    ] = "",
+    filter_text: FilterOption = "",
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            "-g",
+            metavar="FIELD",
+            show_default=False,
+            help="Statistics and one histogram series per value of FIELD (the from event's, else the to's).",
+        ),
+    ] = None,
+    unit: Annotated[
+        LatencyUnit, typer.Option("--unit", case_sensitive=False, help="Unit of the latencies.")
+    ] = LatencyUnit.us,
+    bins: Annotated[int, typer.Option("--bins", min=1, max=1000, help="Number of histogram bins.")] = 40,
+    log: Annotated[
+        bool,
+        typer.Option(
+            "--log/--linear",
+            help="Histogram bins evenly spaced in log (latencies of 0 counted apart) or linear.",
+        ),
+    ] = True,
+    limit: Annotated[
+        int, typer.Option("--limit", min=0, help="Groups shown in the tables (0: all; --json has all).")
+    ] = 20,
+    width: Annotated[
+        int | None,
+        typer.Option("--width", min=30, show_default=False, help="Chart width [default: the terminal's]."),
+    ] = None,
+    height: Annotated[int, typer.Option("--height", min=8, help="Chart height in lines.")] = 16,
+    as_json: JsonOption = False,
+) -> None:
+    """Latency between paired events: each --from event and the --to event with the same --by key,
+    e.g. order placed → trade executed by order_id (order-to-fill). Prints count, min,
+    p50/p90/p99/p99.9, max and mean (per --group-by value), what did not pair, and a histogram.
+
+    Rule: events in time order (equal ts: the log's order); each from pairs with the FIRST to
+    after it with its key, and each to with the LATEST from before it. So a repeated from before
+    the to (a re-sent order) is superseded by the later one, later tos of a paired from are extra
+    (partial fills: the first fill is the latency), a to with no from before it and a from with no
+    to after it are unmatched; events whose key is null never pair. Every kind is counted. A key
+    is global across services and processes unless --by names pid or service too. Percentiles
+    interpolate linearly between closest ranks.
+
+    Exit codes: 1 if nothing paired; 2 for a missing or corrupt snapshot, a bad or empty
+    --from/--to/--filter, or an unknown --by / --group-by field.
+    """
+    from ttview.latency import LatencyError, latency_histogram, pair_events
+
+    examples = {"--from": "'message == \"Order placed\"'", "--to": "'message == \"Trade executed\"'"}
+    for text, option in ((from_text, "--from"), (to_text, "--to")):
+        if not text.strip():
+            fail(f"{option}: give a filter, e.g. {option} {examples[option]}")
+    if not by.strip():
+        fail("--by: give the key field the events share, e.g. --by order_id")
+    start, end = _latency_filter(from_text, "--from"), _latency_filter(to_text, "--to")
+    key = [k.strip() for k in by.split(",") if k.strip()]
+    result, frame = _load(paths, filter_text)
+    try:
+        res = pair_events(
+            frame.lazy(), start=start, end=end, key=key, group_by=group_by, unit=LatencyUnit(unit).value
+        )
+        h = latency_histogram(res, bins=bins, log=log)
+    except LatencyError as exc:
+        fail(f"{_LATENCY_OPTIONS.get(exc.option, exc.option)}: {exc.message}")
+    if as_json:
+        from ttview.latency import RULE
+
+        print_json(
+            {
+                "files": [str(p) for p in result.files],
+                "events": res.events,
+                "from": from_text,
+                "to": to_text,
+                "key": list(res.key),
+                "group_by": res.group_by,
+                "unit": res.unit,
+                "rule": RULE,
+                "counts": res.counts.to_dict(),
+                "latency": {k: v for k, v in res.total.to_dict().items() if k not in res.counts.to_dict()
+                            and k != "group"},
+                "groups": [g.to_dict() for g in res.groups],
+                "histogram": {
+                    "field": h.field,
+                    "log": h.log,
+                    "by": h.by,
+                    "edges": list(h.edges),
+                    "series": [dataclasses.asdict(s) for s in h.series],
+                    "omitted_groups": h.omitted_groups,
+                },
+            }
+        )
+    else:
+        _print_latency(res, h, from_text=from_text, to_text=to_text, files=len(result.files), limit=limit,
+                       width=width, height=height)
+    if res.counts.pairs == 0:
+        note("nothing paired")
+        raise typer.Exit(1)
+
+
 # ---- ls ----------------------------------------------------------------------------------------
 
 

@@ -107,6 +107,29 @@ CASES: tuple[Case, ...] = (
     Case("ls_samples_json", ("ls", "--shm-dir", SHM_PLACEHOLDER, "--snapshot-dir", SAMPLES, "--json")),
 )
 
+ORDER, FILL = 'message == "Order placed"', 'message == "Trade executed"'
+LATENCY_CASES: tuple[Case, ...] = (
+    Case("latency_order_fill", ("latency", SAMPLES, "--from", ORDER, "--to", FILL, "--by", "pid,order_id")),
+    Case(
+        "latency_by_venue_ms",
+        ("latency", SAMPLES, "--from", ORDER, "--to", FILL, "--by", "pid,order_id", "-g", "venue",
+         "--unit", "ms", "--linear", "--bins", "24", "--height", "12"),
+    ),
+    Case("latency_global_key_json", ("latency", SAMPLES, "--from", ORDER, "--to", FILL, "--by", "order_id",
+                                     "--bins", "8", "--json")),
+    Case(
+        "latency_filtered_symbol",
+        ("latency", SAMPLES, "--from", ORDER, "--to", FILL, "--by", "pid,order_id",
+         "-f", 'service == "demo-trader"', "-g", "symbol", "--limit", "3", "--height", "10", "--bins", "20"),
+    ),
+    Case(
+        "latency_no_pairs",
+        ("latency", SAMPLES, "--from", "level == TRACE", "--to", FILL, "--by", "order_id"),
+        exit_code=1,
+    ),
+)
+CASES = CASES + LATENCY_CASES
+
 
 @contextmanager
 def golden_env() -> Iterator[Path]:

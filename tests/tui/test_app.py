@@ -34,7 +34,7 @@ async def test_help_lists_every_key(snapshot_file: Path) -> None:
         assert "filter" in screen_text(app).lower()
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
-        assert len(key_sections(app.get_key_display)) == 7
+        assert len(key_sections(app.get_key_display)) == 8
 
 
 @sync

@@ -20,6 +20,7 @@ def _sections() -> list[tuple[str, Iterable[BindingType]]]:
     from ttview.app import TTViewApp
     from ttview.screens.group_by import GroupByScreen
     from ttview.screens.histogram import HistogramScreen
+    from ttview.screens.latency import LatencyScreen
     from ttview.screens.timeline import TimelineScreen
     from ttview.widgets.log_view import LogView
     from ttview.widgets.prompt_bar import PromptBar
@@ -39,6 +40,7 @@ def _sections() -> list[tuple[str, Iterable[BindingType]]]:
         ("Group by", GroupByScreen.BINDINGS),
         ("Histogram", HistogramScreen.BINDINGS),
         ("Timeline", TimelineScreen.BINDINGS),
+        ("Latency (L)", LatencyScreen.BINDINGS),
         ("Command palette", [Binding("ctrl+p", "", "Every action by name")]),
     ]
 
