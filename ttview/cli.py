@@ -963,10 +963,10 @@ def latency(
         fail("--by: give the key field the events share, e.g. --by order_id")
     start, end = _latency_filter(from_text, "--from"), _latency_filter(to_text, "--to")
     key = [k.strip() for k in by.split(",") if k.strip()]
-    result, frame = _load(paths, filter_text)
+    selection = _select(paths, filter_text)
     try:
         res = pair_events(
-            frame.lazy(), start=start, end=end, key=key, group_by=group_by, unit=LatencyUnit(unit).value
+            selection.ordered, start=start, end=end, key=key, group_by=group_by, unit=LatencyUnit(unit).value
         )
         h = latency_histogram(res, bins=bins, log=log)
     except LatencyError as exc:
@@ -976,7 +976,7 @@ def latency(
 
         print_json(
             {
-                "files": [str(p) for p in result.files],
+                "files": [str(p) for p in selection.files],
                 "events": res.events,
                 "from": from_text,
                 "to": to_text,
@@ -999,8 +999,11 @@ def latency(
             }
         )
     else:
-        _print_latency(res, h, from_text=from_text, to_text=to_text, files=len(result.files), limit=limit,
+        _print_latency(res, h, from_text=from_text, to_text=to_text, files=len(selection.files), limit=limit,
                        width=width, height=height)
+    code = selection.report_errors()
+    if code:
+        raise typer.Exit(code)
     if res.counts.pairs == 0:
         note("nothing paired")
         raise typer.Exit(1)

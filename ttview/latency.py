@@ -52,6 +52,7 @@ from difflib import get_close_matches
 import polars as pl
 
 from ttview.query import Filter, QueryError
+from ttview.schema import is_union_dtype, text_expr
 from ttview.stats import QUANTILE_METHOD, Histogram, histogram
 
 __all__ = [
@@ -247,6 +248,10 @@ def pair_events(
         raise LatencyError("key", "give a key field, e.g. order_id")
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
     schema = lf.collect_schema()
+    unions = [k for k in {*keys, *([group_by] if group_by else [])} if k in schema and is_union_dtype(schema[k])]
+    if unions:  # an id logged as 17 here and "17" there is one key: compare such fields by their text
+        lf = lf.with_columns([text_expr(k, schema[k]).alias(k) for k in unions])
+        schema = lf.collect_schema()
     for k in keys:
         _check_key(schema, k, "key")
     if len(set(keys)) != len(keys):

@@ -242,8 +242,8 @@ class Catalog:
             for frame in frames:
                 if predicate is not None:
                     frame = frame.filter(predicate)
-                if with_columns is not None:
-                    frame = frame.select(with_columns)
+                if with_columns is not None:  # (no columns at all: keep the height, for counts)
+                    frame = frame.select(with_columns) if with_columns else frame.drop(frame.columns)
                 if left is not None:
                     frame = frame.head(left)
                     left -= frame.height
