@@ -239,7 +239,7 @@ class Selection:
     """The events a command reads: the files (``catalog``) as a lazy source under the filter,
     merged by time (``ordered``) or in any order (``unordered``, for aggregations)."""
 
-    catalog: Catalog
+    catalog: Any
     ordered: pl.LazyFrame
     unordered: pl.LazyFrame
     reported: int = 0
@@ -277,13 +277,22 @@ def _select(paths: list[Path] | None, filter_text: str) -> Selection:
         paths = list(source.paths)
         if err_console().is_terminal:
             note(f"reading {source.describe()}", style="dim")
-    files, missing = resolve_paths(paths)
-    if missing:
-        fail(missing[0].message)
-    if not files:
-        fail("no snapshot files given")
-    catalog = open_catalog(files)
-    if not catalog.files:
+    from ttview.parquet_source import is_parquet_input, open_parquet
+
+    catalog: Any
+    if is_parquet_input(paths):  # a Parquet export (a file, many, or a hive dataset) reads the same way
+        catalog = open_parquet(paths)
+        missing = [e for e in catalog.errors if not Path(e.path).exists()]
+        if missing:
+            fail(missing[0].message)
+    else:
+        files, missing = resolve_paths(paths)
+        if missing:
+            fail(missing[0].message)
+        if not files:
+            fail("no snapshot files given")
+        catalog = open_catalog(files)
+    if not catalog.paths:
         for error in catalog.errors[:-1]:
             note(f"warning: skipped: {error.message}")
         fail(catalog.errors[-1].message if catalog.errors else "no snapshot files given")
@@ -366,13 +375,17 @@ def _root(
 
 @app.command("open")
 def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
-    """Open snapshot files in the viewer (several are merged by time).
+    """Open snapshot files in the viewer (several are merged by time), or a Parquet export of them
+    (files, or a directory holding a partitioned dataset).
 
     Exit codes: 2 for a missing path or a bad filter.
     """
+    from ttview.parquet_source import is_parquet_input
     from ttview.sources import resolve_paths
 
     _compile(filter_text)
+    if is_parquet_input(paths):
+        _run_viewer(paths=[str(p) for p in paths], filter_text=filter_text)
     files, errors = resolve_paths(paths)
     if errors:
         fail(errors[0].message)
@@ -520,7 +533,7 @@ def export(
             metavar="KEY,...",
             show_default=False,
             help="Parquet only: write a hive-partitioned dataset into the directory -o DIR, one folder "
-            "level per key (service, date (UTC day), host, pid, level, logger or a field), e.g. "
+            "level per key (service, date (UTC day), pid, level, logger or a field), e.g. "
             "service,date; DuckDB, polars and Spark read it as one table.",
         ),
     ] = None,

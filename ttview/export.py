@@ -100,7 +100,7 @@ ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%9fZ"
 SCHEMA_VERSION = "1"
 """The export layout's version, in every Parquet file's metadata (``ttview.schema_version``)."""
 
-PARTITION_KEYS: tuple[str, ...] = ("service", "date", "host", "pid", "level", "logger")
+PARTITION_KEYS: tuple[str, ...] = ("service", "date", "pid", "level", "logger")
 """What ``partition_by`` accepts: columns, plus ``date`` (the UTC day of ``ts``)."""
 
 DEFAULT_CHUNK_ROWS = 1 << 17
@@ -385,10 +385,11 @@ _KEY = "\x00key:"  # the partition columns' names while they travel beside the e
 def _write_partitioned(plan: pl.LazyFrame, keys: list[str], directory: Path, metadata: dict[str, str] | None,
                        progress: Progress | None, expected: int) -> int:
     """A hive-partitioned Parquet dataset in ``directory``: one file per partition per export,
-    named after the host, the time and the pid (so many hosts' exports can share a tree)."""
+    named after the host, the time, the pid and a random tag (so exports of many hosts, or many
+    exports of one, can share a tree; an existing file is never overwritten)."""
     counted, count = _counted(plan, progress, expected)
     host = _HIVE_SAFE.sub("_", socket.gethostname())[:40] or "host"
-    stamp = f"{host}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+    stamp = f"{host}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-{os.urandom(3).hex()}"
 
     def path_of(args: Any) -> str:
         row = args.partition_keys.row(0, named=True)

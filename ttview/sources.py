@@ -216,16 +216,25 @@ def load_snapshots(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     """
     if on_error not in ("report", "raise"):
         raise ValueError(f"on_error must be 'report' or 'raise', not {on_error!r}")
-    with open_catalog(paths) as catalog:
+    with open_events(paths) as catalog:
         if catalog.errors and on_error == "raise":
             raise SnapshotError(catalog.errors[0].message)
-        frame = catalog.lazy().collect() if catalog.files else empty_events_frame()
+        frame = catalog.lazy().collect() if catalog.paths else empty_events_frame()
         if catalog.errors and on_error == "raise":
             raise SnapshotError(catalog.errors[0].message)
         return _result(catalog, frame)
 
 
-def _result(catalog: Catalog, frame: pl.DataFrame) -> LoadResult:
+def open_events(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Any:
+    """The files named by ``paths`` as one source: snapshots (:class:`ttview.scan.Catalog`) or a
+    Parquet export of them (:class:`ttview.parquet_source.ParquetCatalog`)."""
+    from ttview.parquet_source import is_parquet_input, open_parquet
+
+    listed = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return open_parquet(listed) if is_parquet_input(listed) else open_catalog(listed)
+
+
+def _result(catalog: Any, frame: pl.DataFrame) -> LoadResult:
     return LoadResult(frame=frame, errors=list(catalog.errors), files=catalog.paths,
                       infos=[f.info for f in catalog.files], sources=catalog.sources)
 
@@ -290,19 +299,19 @@ def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Loading:
         for future in (loading.newest, loading.full):
             future.set_running_or_notify_cancel()
         try:
-            catalog = open_catalog(paths)
+            catalog = open_events(paths)
         except BaseException as exc:  # handed to whoever asks for the result
             loading.newest.set_result(None)
             loading.full.set_exception(exc)
             return
         with catalog:
             try:
-                newest = newest_events(catalog) if not catalog.errors else None
+                newest = newest_events(catalog) if not catalog.errors and isinstance(catalog, Catalog) else None
             except Exception:  # noqa: BLE001 - the full load below meets the same trouble and says so
                 newest = None
             loading.newest.set_result(newest)
             try:
-                frame = catalog.lazy().collect() if catalog.files else empty_events_frame()
+                frame = catalog.lazy().collect() if catalog.paths else empty_events_frame()
                 loading.full.set_result(_result(catalog, frame))
             except BaseException as exc:  # handed to whoever asks for the result
                 loading.full.set_exception(exc)
