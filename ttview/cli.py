@@ -56,7 +56,6 @@ from ttview.report import (
 if TYPE_CHECKING:  # pragma: no cover
     import polars as pl
 
-    from ttview.scan import Catalog
 
 __all__ = ["app", "main", "visible"]
 
@@ -243,6 +242,25 @@ class Selection:
     ordered: pl.LazyFrame
     unordered: pl.LazyFrame
     reported: int = 0
+    hints: Any = None
+    predicate: Any = None
+
+    def events(self) -> Any:
+        """The events for aggregations (any order; snapshots read batch by batch as asked for)."""
+        from ttview.scan import Catalog, EventSource
+
+        if isinstance(self.catalog, Catalog):
+            return EventSource(self.unordered, self.catalog, self.hints, self.predicate)
+        return self.unordered
+
+    def batches(self) -> Any:
+        """The events in time order, batch by batch as they are asked for (snapshots), or the
+        ordered lazy source (Parquet)."""
+        from ttview.scan import Catalog
+
+        if isinstance(self.catalog, Catalog):
+            return self.catalog.frames(hints=self.hints, predicate=self.predicate)
+        return self.ordered
 
     @property
     def schema(self) -> pl.Schema:
@@ -307,7 +325,8 @@ def _select(paths: list[Path] | None, filter_text: str) -> Selection:
     ordered, unordered = catalog.lazy(hints=hints), catalog.lazy(hints=hints, ordered=False)
     if not bound.keeps_all:
         ordered, unordered = ordered.filter(bound.expr), unordered.filter(bound.expr)
-    selection = Selection(catalog, ordered, unordered)
+    selection = Selection(catalog, ordered, unordered, hints=hints,
+                          predicate=None if bound.keeps_all else bound.expr)
     selection.report_errors()
     return selection
 
@@ -597,10 +616,12 @@ def export(
                 assert out is not None
                 target = out.stream()
                 options["for_terminal"] = out.is_terminal
+            source = selection.ordered if fmt == "parquet" else selection.batches()
+            options["schema"] = selection.schema
             if show_progress:
-                rows = export_with_progress(selection.ordered, target, console=err, **options)
+                rows = export_with_progress(source, target, console=err, **options)
             else:
-                rows = write_export(selection.ordered, target, **options)
+                rows = write_export(source, target, **options)
         except ExportError as exc:
             fail(str(exc))
         except OSError as exc:
@@ -687,7 +708,7 @@ def stats(
         field = "latency_us"
     sort_key = {"group": group_by, "p999": "p99.9"}.get(sort, sort)
     try:
-        result = group_summary(selection.unordered, by=group_by, field=field, sort=sort_key)
+        result = group_summary(selection.events(), by=group_by, field=field, sort=sort_key)
     except ValueError as exc:
         fail(f"--sort: {exc}")
     groups = result.table
@@ -777,7 +798,7 @@ def hist(
     if by is not None:
         _need_column(selection.schema, by, "--by")
     try:
-        h = histogram(selection.unordered, field=field, bins=bins, log=log, by=by)
+        h = histogram(selection.events(), field=field, bins=bins, log=log, by=by)
     except ValueError as exc:
         fail(str(exc))
     if as_json:

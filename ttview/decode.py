@@ -411,10 +411,9 @@ class SnapshotFile:
         try:
             if self._seq is None:
                 self._restart()
-            assert self._seq is not None
-            while self._seq[2] < len(self.info.chunks):
+            while self._seq is not None and self._seq[2] < len(self.info.chunks):
                 self._next_streamed()
-            if not self._ended:
+            if not self._ended and self._seq is not None:
                 self._finish(self._seq[0], self._seq[1])
         except SnapshotError:
             raise
@@ -458,10 +457,12 @@ class SnapshotFile:
         for i in wanted:
             if self._seq is None or self._seq[2] > i:
                 self._restart()
-            assert self._seq is not None
-            chunk: dict[str, Any] = {}
-            while self._seq[2] <= i:
-                chunk = self._next_streamed()
+            while True:
+                assert self._seq is not None
+                at = self._seq[2]
+                chunk = self._next_streamed()  # (the last chunk leaves no stream behind)
+                if at == i:
+                    break
             yield i, chunk
 
     def _next_streamed(self) -> dict[str, Any]:
@@ -472,6 +473,7 @@ class SnapshotFile:
         self._seq = (stream, dec, nxt + 1)
         if nxt + 1 == len(self.info.chunks):
             self._finish(stream, dec)
+            self._seq = None  # read to its end: let its buffers go (a later read starts again)
         return chunk
 
     def _restart(self) -> None:

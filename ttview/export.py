@@ -52,23 +52,25 @@ characters replaced (``ttview.textsafe``), so logged text can never drive the te
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import polars as pl
 
 from ttview.schema import (
     CORE_COLUMNS,
-    LEVEL_NAMES,
     field_column_names,
     is_union_dtype,
+    level_name_expr,
     text_expr,
 )
 
@@ -103,7 +105,7 @@ SCHEMA_VERSION = "1"
 PARTITION_KEYS: tuple[str, ...] = ("service", "date", "pid", "level", "logger")
 """What ``partition_by`` accepts: columns, plus ``date`` (the UTC day of ``ts``)."""
 
-DEFAULT_CHUNK_ROWS = 1 << 17
+DEFAULT_CHUNK_ROWS = 1 << 16
 """Events encoded and written per step (progress is reported per step)."""
 
 _FRAME_CORE = frozenset(CORE_COLUMNS)
@@ -196,7 +198,7 @@ def prepare(
         exprs["ts_ns"] = ts.dt.epoch("ns")
     if "level" in schema:
         lv = pl.col("level")
-        exprs["level"] = lv.replace_strict(LEVEL_NAMES, default=lv.cast(pl.String), return_dtype=pl.String)
+        exprs["level"] = level_name_expr(lv)
         exprs["level_no"] = lv.cast(pl.Int32)
     for name in ("logger", "message", "service", "pid", "tid", "seq"):
         if name in schema:
@@ -226,42 +228,107 @@ def prepare(
 
 # ---- JSON lines --------------------------------------------------------------------------------
 
+MAX_SHAPES = 64
+"""Distinct key sets in one batch above which lines are built per column instead of per key set."""
 
-def _json_value(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """The JSON text of each value of ``expr`` (null where the value is null)."""
-    if is_union_dtype(dtype):
-        assert isinstance(dtype, pl.Struct)
-        return pl.coalesce([_json_value(expr.struct.field(f.name), f.dtype) for f in dtype.fields])
-    if dtype == pl.Boolean:
-        return pl.when(expr).then(pl.lit("true")).when(expr.not_()).then(pl.lit("false"))
-    if dtype.is_integer():
-        return expr.cast(pl.String)
-    if dtype.is_float():
-        text = expr.cast(pl.String)
-        return (pl.when(expr.is_nan()).then(pl.lit('"NaN"'))
-                .when(expr == float("inf")).then(pl.lit('"Infinity"'))
-                .when(expr == float("-inf")).then(pl.lit('"-Infinity"'))
-                .when(text.str.contains(r"^-?\d+$")).then(text + pl.lit(".0"))
-                .otherwise(text))
-    if dtype == pl.Binary:
-        expr, dtype = expr.bin.encode("base64"), pl.String()
-    # strings, lists and anything else: polars' own JSON encoder, via a one-member struct
-    return pl.when(expr.is_not_null()).then(
-        pl.struct(expr.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}"))
+_SHAPE, _ROW, _PART = "\x00shape", "\x00row", "\x00"  # helper names; no export column can be named so
+
+
+def _variants(frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
+    """The frame with each column JSON cannot encode as it is split into parts that never hold a
+    value in the same row: a union column into its kinds, a float column holding NaN or an
+    infinity into its finite numbers and the text of the others ("NaN", "Infinity",
+    "-Infinity"). Returns the new frame and part name -> export name."""
+    exprs: list[pl.Expr] = []
+    names: dict[str, str] = {}
+
+    def add(expr: pl.Expr, dtype: pl.DataType, name: str, part: str) -> None:
+        if dtype.is_float() and frame.select(expr.is_finite().not_().any()).item():
+            x = expr
+            exprs.append(pl.when(x.is_finite()).then(x).alias(part + _PART + "f"))
+            exprs.append(pl.when(x.is_finite().not_()).then(
+                pl.when(x.is_nan()).then(pl.lit("NaN")).when(x > 0).then(pl.lit("Infinity"))
+                .otherwise(pl.lit("-Infinity"))).alias(part + _PART + "s"))
+            names[part + _PART + "f"] = names[part + _PART + "s"] = name
+        else:
+            exprs.append(expr.alias(part))
+            names[part] = name
+
+    for name, dtype in frame.schema.items():
+        if is_union_dtype(dtype):
+            assert isinstance(dtype, pl.Struct)
+            for f in dtype.fields:
+                add(pl.col(name).struct.field(f.name), f.dtype, name, name + _PART + f.name)
+        else:
+            add(pl.col(name), dtype, name, name)
+    return frame.select(exprs), names
+
+
+def _shape_codes(frame: pl.DataFrame, nullable: list[str]) -> np.ndarray:
+    """Per row, an integer naming which of the ``nullable`` columns hold a value."""
+    m = frame.height
+    if not nullable:
+        return np.zeros(m, dtype=np.int64)
+    if len(nullable) <= 62:
+        bits = np.zeros(m, dtype=np.int64)
+        for i, name in enumerate(nullable):
+            bits |= frame.get_column(name).is_not_null().to_numpy().astype(np.int64) << i
+        return bits
+    matrix = np.column_stack([frame.get_column(c).is_not_null().to_numpy() for c in nullable])
+    packed = np.packbits(matrix, axis=1)
+    _, inverse = np.unique(packed, axis=0, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64)
+
+
+def _lines_by_column(frame: pl.DataFrame, names: dict[str, str]) -> pl.Series:
+    """One JSON object per row, null keys left out, built column by column (any number of key sets)."""
+    parts = []
+    for part in frame.columns:
+        col = pl.col(part)
+        encoded = pl.struct(col.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
+        parts.append(pl.when(col.is_not_null()).then(pl.lit(json.dumps(names[part], ensure_ascii=False) + ":")
+                                                      + encoded))
+    body = pl.concat_str(parts, separator=",", ignore_nulls=True)
+    return frame.select((pl.lit("{") + body + pl.lit("}")).alias("line")).to_series()
 
 
 def json_lines(frame: pl.DataFrame) -> pl.Series:
     """One JSON object per row of a prepared frame (see :func:`prepare`), keys whose value is null
-    left out; row order kept."""
-    if frame.width == 0:
-        return pl.Series("line", ["{}"] * frame.height, dtype=pl.String)
+    left out; row order kept.
+
+    Rows are grouped by which columns (or column parts, see :func:`_variants`) hold a value; each
+    group is encoded by polars' JSON encoder with just its columns, and the lines are put back in
+    row order with one gather.
+    """
+    m = frame.height
+    if m == 0 or frame.width == 0:
+        return pl.Series("line", ["{}"] * m, dtype=pl.String)
+    work, names = _variants(frame)
+    nulls = work.null_count().row(0)
+    columns = work.columns
+    nullable = [c for c, n in zip(columns, nulls, strict=True) if 0 < n < m]
+    present = [c for c, n in zip(columns, nulls, strict=True) if n < m]
+    if len(present) < len(columns):
+        work = work.select(present)
+    codes = _shape_codes(work, nullable)
+    shapes, first = np.unique(codes, return_index=True)
+    if len(shapes) > MAX_SHAPES:
+        return _lines_by_column(work, names)
+
+    def encoded(cols: list[str]) -> pl.Expr:
+        return pl.struct([pl.col(c).alias(names[c]) for c in cols]).struct.json_encode()
+
+    if len(shapes) == 1:
+        return work.select(encoded(present).alias("line")).to_series()
+    plan = work.lazy().with_columns(pl.Series(_SHAPE, codes), pl.Series(_ROW, np.arange(m, dtype=np.int64)))
     parts = []
-    for name, dtype in frame.schema.items():
-        key = pl.struct(pl.lit(name).alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
-        value = _json_value(pl.col(name), dtype)
-        parts.append(pl.when(value.is_not_null()).then(key + pl.lit(":") + value))
-    body = pl.concat_str(parts, separator=",", ignore_nulls=True).fill_null("")
-    return frame.select((pl.lit("{") + body + pl.lit("}")).alias("line")).to_series()
+    for shape, row in zip(shapes.tolist(), first.tolist(), strict=True):
+        cols = [c for c in present if c not in nullable or work.get_column(c)[row] is not None]
+        parts.append(plan.filter(pl.col(_SHAPE) == shape).select(_ROW, encoded(cols).alias("line")))
+    out = pl.concat(parts).collect(engine="streaming")
+    inverse = np.empty(m, dtype=np.int64)
+    inverse[out.get_column(_ROW).to_numpy()] = np.arange(m, dtype=np.int64)
+    return out.get_column("line").gather(inverse)
 
 
 # ---- writing -----------------------------------------------------------------------------------
@@ -310,7 +377,7 @@ def _partition_plan(lazy: pl.LazyFrame, partition_by: Sequence[str]) -> tuple[pl
 
 
 def write_export(
-    df: pl.DataFrame | pl.LazyFrame,
+    df: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame],
     dest: str | os.PathLike[str] | IO[bytes],
     *,
     fmt: str,
@@ -323,10 +390,12 @@ def write_export(
     time_unit: str = "ns",
     metadata: dict[str, str] | None = None,
     partition_by: Sequence[str] | None = None,
+    schema: pl.Schema | None = None,
 ) -> int:
-    """Write the events of ``df`` (a frame, or a lazy source read as it is written) to ``dest`` (a
-    path or a binary file; with ``partition_by``, a directory) as ``fmt``; returns the number of
-    events written.
+    """Write the events of ``df`` (a frame, a lazy source, or batches of events, each read as it
+    is written) to ``dest`` (a path or a binary file; with ``partition_by``, a directory) as
+    ``fmt``; returns the number of events written. ``schema``: the events' schema, for an export
+    of batches that turn out to be none (a CSV header).
 
     ``fields`` restricts and orders the columns (export names). ``for_terminal`` replaces control
     characters in text. ``progress(done, total)`` is called after each batch (``total``: the
@@ -334,10 +403,22 @@ def write_export(
     this one writes them in order. Raises :class:`ExportError` (unknown format, field or
     partition key) before anything is written, and OSError if writing fails.
     """
-    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
     if total is None and isinstance(df, pl.DataFrame):
         total = df.height
     expected = total or 0
+    if not isinstance(df, (pl.DataFrame, pl.LazyFrame)):  # batches of events, read as they are written
+        _check_format(fmt)
+        if fmt == "parquet" or partition_by:
+            raise ExportError("Parquet is written from a frame or a lazy source, not from batches")
+        batches = iter(df)
+        first = next(batches, None)
+        if first is None:
+            return _write_text_to(dest, _schema_only(schema, fmt, fields, for_terminal), fmt, progress, 0,
+                                  chunk_rows, threads)
+        prepared = (prepare(b, fmt=fmt, fields=fields, for_terminal=for_terminal)
+                    for b in _chain(first, batches))
+        return _write_text_to(dest, prepared, fmt, progress, expected, chunk_rows, threads)
+    lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
     if partition_by:
         if fmt != "parquet":
             raise ExportError("partitioned exports are Parquet datasets; use the parquet format")
@@ -345,9 +426,27 @@ def write_export(
         plan = prepare(lazy, fmt=fmt, fields=fields, time_unit=time_unit,
                        extra={_KEY + k: pl.col(k) for k in keys})
         return _write_partitioned(plan, keys, Path(dest), metadata, progress, expected)  # type: ignore[arg-type]
-    plan = prepare(lazy, fmt=fmt, fields=fields, for_terminal=for_terminal, time_unit=time_unit)
+    plan = prepare(df if isinstance(df, pl.DataFrame) else lazy, fmt=fmt, fields=fields,
+                   for_terminal=for_terminal, time_unit=time_unit)
     if fmt == "parquet":
-        return _write_parquet(plan, dest, metadata, progress, expected)
+        return _write_parquet(plan.lazy() if isinstance(plan, pl.DataFrame) else plan, dest, metadata, progress,
+                              expected)
+    return _write_text_to(dest, plan, fmt, progress, expected, chunk_rows, threads)
+
+
+def _chain(first: pl.DataFrame, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    yield first
+    yield from rest
+
+
+def _schema_only(schema: pl.Schema | None, fmt: str, fields: Sequence[str] | None,
+                 for_terminal: bool) -> pl.DataFrame:
+    """A prepared zero-row frame (a CSV header for an export with no events)."""
+    return prepare(pl.DataFrame(schema=schema or CORE_COLUMNS), fmt=fmt, fields=fields, for_terminal=for_terminal)
+
+
+def _write_text_to(dest: Any, plan: Any, fmt: str, progress: Progress | None, expected: int, chunk_rows: int,
+                   threads: int | None) -> int:
     fh, owned = (open(dest, "wb"), True) if isinstance(dest, (str, os.PathLike)) else (dest, False)  # noqa: SIM115
     try:
         return _write_text(plan, fh, fmt, progress, expected, chunk_rows, threads)
@@ -404,22 +503,20 @@ def _write_partitioned(plan: pl.LazyFrame, keys: list[str], directory: Path, met
     return count[0]
 
 
-def _encode(batch: pl.DataFrame, fmt: str) -> bytes:
-    if fmt == "csv":
-        return batch.write_csv(include_header=False).encode("utf-8")
-    lines = json_lines(batch)
-    sep = ",\n" if fmt == "json" else "\n"
-    return (sep.join(lines.to_list()) + ("\n" if fmt == "ndjson" else "")).encode("utf-8")
-
-
-def _write_text(plan: pl.LazyFrame, fh: IO[bytes], fmt: str, progress: Progress | None, expected: int,
+def _write_text(plan: Any, fh: IO[bytes], fmt: str, progress: Progress | None, expected: int,
                 chunk_rows: int, threads: int | None) -> int:
-    schema = plan.collect_schema()
+    """The events as text, batch by batch: each batch encoded on a worker thread (polars' JSON and
+    CSV encoders release the GIL) while this one writes the previous ones in order; a batch is
+    read only when a worker is free, so memory holds a few batches, whatever the export's size.
+    ``plan`` is a prepared frame, lazy source, or an iterator of prepared batches."""
+    batches = _batches(plan, chunk_rows)
+    first_batch = next(batches, None)
+    schema = first_batch.schema if first_batch is not None else _schema_of(plan)
     if fmt == "csv":
         fh.write(pl.DataFrame(schema=schema).write_csv().encode("utf-8"))
     elif fmt == "json":
         fh.write(b"[")
-    workers = max(1, min(4, os.cpu_count() or 1) if threads is None else threads)
+    workers = max(1, min(2, os.cpu_count() or 1) if threads is None else threads)
     done = 0
     first = True
     pending: deque[tuple[int, Future[bytes]]] = deque()
@@ -430,22 +527,52 @@ def _write_text(plan: pl.LazyFrame, fh: IO[bytes], fmt: str, progress: Progress 
         data = fut.result()
         if fmt == "json" and data:
             fh.write(b"\n" if first else b",\n")
+            first = False
         fh.write(data)
-        first = first and not data
         done += rows
         if progress:
             progress(done, max(expected, done))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for batch in plan.collect_batches(chunk_size=max(1, chunk_rows)):
-            if not batch.height:
-                continue
-            pending.append((batch.height, pool.submit(_encode, batch, fmt)))
-            if len(pending) > workers:
-                flush_one()
+        batch = first_batch
+        while batch is not None:
+            if batch.height:
+                pending.append((batch.height, pool.submit(_encode, batch, fmt)))
+                if len(pending) > workers:
+                    flush_one()
+            batch = next(batches, None)
         while pending:
             flush_one()
     if fmt == "json":
         fh.write(b"\n]\n" if not first else b"]\n")
     fh.flush()
     return done
+
+
+def _schema_of(plan: Any) -> pl.Schema:
+    if isinstance(plan, pl.DataFrame):
+        return plan.schema
+    if isinstance(plan, pl.LazyFrame):
+        return plan.collect_schema()
+    return pl.Schema()
+
+
+def _batches(plan: Any, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """Batches of at most ``chunk_rows`` events from a frame, a lazy source or batches."""
+    step = max(1, chunk_rows)
+    if isinstance(plan, pl.DataFrame):
+        for start in range(0, plan.height, step):
+            yield plan.slice(start, step)
+        return
+    source = plan.collect_batches(chunk_size=step) if isinstance(plan, pl.LazyFrame) else plan
+    for batch in source:
+        for start in range(0, batch.height, step):
+            yield batch.slice(start, step) if batch.height > step else batch
+
+
+def _encode(batch: pl.DataFrame, fmt: str) -> bytes:
+    if fmt == "csv":
+        return batch.write_csv(include_header=False).encode("utf-8")
+    lines = json_lines(batch)
+    sep = ",\n" if fmt == "json" else "\n"
+    return (sep.join(lines.to_list()) + ("\n" if fmt == "ndjson" else "")).encode("utf-8")

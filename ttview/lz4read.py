@@ -15,9 +15,7 @@ Invariants:
 
 from __future__ import annotations
 
-import mmap
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +51,43 @@ class FrameLayout:
     end_mark: int
 
 
-def open_map(path: Path) -> tuple[mmap.mmap | bytes, int]:
-    """The file's bytes, mapped read-only (an empty file gives ``b""``), and its size."""
+class FileBytes:
+    """A file's bytes, read on demand with ``pread`` (``data[a:b]``, ``len(data)``): unlike a map,
+    what was read does not stay resident, so reading a day of snapshots keeps memory flat."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, key: slice | int) -> Any:
+        if isinstance(key, int):
+            return self[key : key + 1][0]
+        start, stop, _ = key.indices(self._size)
+        if stop <= start:
+            return b""
+        try:
+            data = os.pread(self._fd, stop - start, start)
+        except OSError as exc:
+            raise FrameError(f"cannot read snapshot: {exc.strerror or exc}") from None
+        if len(data) != stop - start:
+            raise FrameError("truncated snapshot (the file shrank while it was read)")
+        return data
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def u32(data: Any, pos: int) -> int:
+    return int.from_bytes(data[pos : pos + 4], "little")
+
+
+def open_map(path: Path) -> tuple[FileBytes | bytes, int]:
+    """The file's bytes, read on demand (an empty file gives ``b""``), and its size."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
@@ -65,21 +98,21 @@ def open_map(path: Path) -> tuple[mmap.mmap | bytes, int]:
 
         if not stat.S_ISREG(st.st_mode):
             raise FrameError("cannot read snapshot: not a regular file")
-        if st.st_size == 0:
-            return b"", 0
-        try:
-            return mmap.mmap(fd, st.st_size, access=mmap.ACCESS_READ), st.st_size
-        except (OSError, ValueError) as exc:
-            raise FrameError(f"cannot read snapshot: {getattr(exc, 'strerror', None) or exc}") from None
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    if st.st_size == 0:
+        os.close(fd)
+        return b"", 0
+    return FileBytes(fd, st.st_size), st.st_size
 
 
 def read_layout(data: Any, size: int) -> FrameLayout:
     """Parse the frame header and walk the block size fields (nothing is inflated)."""
-    if size < 7 or struct.unpack_from("<I", data, 0)[0] != MAGIC:
+    head = data[0:15]
+    if size < 7 or int.from_bytes(head[0:4], "little") != MAGIC:
         raise FrameError("not a ttlog snapshot (not an LZ4 frame)")
-    flg, bd = data[4], data[5]
+    flg, bd = head[4], head[5]
     if flg >> 6 != 1:
         raise FrameError("LZ4 frame of an unknown version")
     if flg & 0x02 or bd & 0x8F:
@@ -98,7 +131,7 @@ def read_layout(data: Any, size: int) -> FrameLayout:
     while True:
         if pos + 4 > size:
             raise FrameError("truncated snapshot (the LZ4 frame does not end)")
-        word = struct.unpack_from("<I", data, pos)[0]
+        word = u32(data, pos)
         if word == 0:
             end_mark = pos
             break
@@ -134,7 +167,7 @@ class BlockStream:
         if self._pos >= self._stop:
             return False
         layout = self._layout
-        word = struct.unpack_from("<I", self._data, self._pos)[0]
+        word = u32(self._data, self._pos)
         length = word & 0x7FFFFFFF
         begin = self._pos + 4
         raw = self._data[begin : begin + length]

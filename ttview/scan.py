@@ -43,7 +43,7 @@ from ttview.decode import SnapshotFile, chunk_frame
 from ttview.query import ChunkBounds
 from ttview.schema import FieldLayout
 
-__all__ = ["Catalog", "FileError", "open_catalog", "resolve_paths", "skips"]
+__all__ = ["Catalog", "EventSource", "FileError", "open_catalog", "resolve_paths", "skips"]
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -255,6 +255,25 @@ class Catalog:
         return register_io_source(io_source, schema=schema, explain_name="ttview snapshots",
                                   explain_detail=f"{len(self.files)} files, {self.total:,} events")
 
+    def frames(self, *, hints: ChunkBounds | None = None, ordered: bool = True,
+               predicate: pl.Expr | None = None, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
+        """Every event, batch by batch, as :meth:`lazy` gives them, filtered by ``predicate``
+        (only ``columns``, if given): the batches come as they are asked for (a few chunks decoded
+        ahead), for a consumer slower than decoding, which must not let batches pile up."""
+        plan = self.plan(hints)
+        need = list(self.schema) if columns is None else [c for c in self.schema if c in set(columns)]
+        if predicate is not None:
+            need += [c for c in predicate.meta.root_names() if c in self.schema and c not in need]
+        if not need:
+            need = ["level"]
+        for frame in (self._merged(plan, need) if ordered else self._unordered(plan, need)):
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if columns is not None:
+                frame = frame.select([c for c in need if c in set(columns)]) if columns else frame.drop(frame.columns)
+            if frame.height:
+                yield frame
+
     def _gone(self, k: int, i: int) -> bool:
         """Whether chunk ``i`` of file ``k`` is at or after a chunk found bad (so left out)."""
         with self._lock:
@@ -298,7 +317,8 @@ class Catalog:
                 futures[k] = (i, pool.submit(self.chunk_frame, k, i, cols))
 
         def take(k: int) -> None:
-            """Add file k's next chunk to its buffer (the file's rest is dropped if it is bad)."""
+            """Add file k's next chunk to its buffer (the file's rest is dropped if it is bad), and
+            start decoding the one after it: only files under way are read ahead."""
             prefetch(k)
             if k not in futures:
                 return
@@ -307,20 +327,29 @@ class Catalog:
             if frame is None or self._gone(k, i):
                 pending[k] = []
             elif frame.height:
-                buffers[k] = pl.concat([buffers[k], frame]) if k in buffers else frame
+                buffers[k] = pl.concat([buffers[k], frame], rechunk=True) if k in buffers else frame
             prefetch(k)
 
+        def first_ts(k: int) -> int | None:
+            """The first time file k can still bring, by the index (None: nothing left)."""
+            if k in futures:
+                return self.files[k].info.chunks[futures[k][0]].ts_min
+            if pending[k]:
+                return self.files[k].info.chunks[pending[k][0]].ts_min
+            return None
+
         order = [k for k, _ in live]
-        for k in order:
-            prefetch(k)
         try:
             while True:
+                # a file's bound: the last time of its decoded rows while more chunks follow (its
+                # later rows come at or after it); a file with nothing decoded: its next chunk's first
+                # time; a file with nothing left to read holds no bound (all its rows are in hand)
                 bounds: dict[int, int] = {}
                 for k in order:
-                    if k not in futures:
-                        continue  # no chunk left: every row the file has is in its buffer
-                    first = self.files[k].info.chunks[futures[k][0]].ts_min
-                    bounds[k] = _last_ts(buffers[k]) if k in buffers else first
+                    nxt = first_ts(k)
+                    if nxt is None:
+                        continue
+                    bounds[k] = _last_ts(buffers[k]) if k in buffers else nxt
                 cut = min(bounds.values()) if bounds else _NEVER
                 parts = []
                 for k in order:
@@ -380,6 +409,30 @@ def _ahead(jobs: Sequence[Any], work: Callable[[Any], Any], *, depth: int) -> It
     finally:
         for fut in queue:
             fut.cancel()
+
+
+@dataclass
+class EventSource:
+    """Events to aggregate in one or more passes: a lazy frame, and, for snapshots, the catalog
+    its batches can be read from directly (as they are asked for, so a slow consumer never lets
+    decoded batches pile up the way a polars batch stream can)."""
+
+    lazy: pl.LazyFrame
+    catalog: Catalog | None = None
+    hints: ChunkBounds | None = None
+    predicate: pl.Expr | None = None
+
+    def batches(self, exprs: Sequence[pl.Expr]) -> Iterator[pl.DataFrame]:
+        """Batches of ``exprs`` over the events (each expression named)."""
+        if self.catalog is None:
+            yield from self.lazy.select(exprs).collect_batches(maintain_order=True)
+            return
+        columns: list[str] = []
+        for expr in exprs:
+            columns += [c for c in expr.meta.root_names() if c not in columns]
+        for frame in self.catalog.frames(hints=self.hints, ordered=False, predicate=self.predicate,
+                                         columns=columns):
+            yield frame.select(exprs)
 
 
 def open_catalog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Catalog:

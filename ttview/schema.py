@@ -149,9 +149,16 @@ def level_name(value: int) -> str:
 
 
 def level_name_expr(expr: pl.Expr | None = None) -> pl.Expr:
-    """A String expression naming the levels in ``expr`` (default ``pl.col("level")``)."""
+    """A String expression naming the levels in ``expr`` (default ``pl.col("level")``); a level
+    with no name is its number. (A chain of ``when``, which polars streams; a ``replace``
+    would hold the whole column.)"""
     expr = pl.col("level") if expr is None else expr
-    return expr.replace_strict(LEVEL_NAMES, default=expr.cast(pl.String), return_dtype=pl.String)
+    names = iter(LEVEL_NAMES.items())
+    value, name = next(names)
+    chain = pl.when(expr == value).then(pl.lit(name))
+    for value, name in names:
+        chain = chain.when(expr == value).then(pl.lit(name))
+    return chain.otherwise(expr.cast(pl.String))
 
 
 def is_numeric_dtype(dtype: pl.DataType) -> bool:

@@ -155,7 +155,7 @@ def group_summary(
 ) -> GroupStats:
     """:func:`group_stats` with the exactness of its percentiles (see :mod:`ttview.summary`)."""
     lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
-    schema = lazy.collect_schema()
+    schema = _schema(lazy)
     if by is not None and by not in schema:
         raise _no_column(schema, by, "column")
     key = "group" if by is None else by
@@ -212,7 +212,7 @@ def _overall(summary: Summary, field: str | None, numeric: bool, span: float | N
                      max=[max((m for m in summary.max if m is not None), default=None)],
                      sum=[sum(summary.sum)], nonpositive=[sum(summary.nonpositive)])
     if summary.values is not None:
-        merged.values = summary.values.with_columns(pl.lit(0, dtype=pl.UInt32).alias("code"))
+        merged.values = summary.values.select(pl.repeat(0, pl.len(), dtype=pl.UInt32).alias("code"), "x")
     elif summary.sketch is not None:
         merged.sketch = {0: sum(summary.sketch.values())} if summary.sketch else {}
     columns: dict[str, Any] = {"group": pl.Series([ALL_GROUP]), "count": pl.Series([total], dtype=pl.Int64)}
@@ -244,7 +244,11 @@ def _value_stats(summary: Summary, numeric: bool) -> dict[str, pl.Series]:
         aggs = [pl.col("x").count().alias("n"), pl.col("x").min().alias("min"), pl.col("x").mean().alias("mean"),
                 *[pl.col("x").quantile(q, QUANTILE_METHOD).alias(name) for name, q in _GROUP_QS],
                 pl.col("x").max().alias("max")]
-        for row in summary.values.group_by("code").agg(aggs).iter_rows(named=True):
+        if k == 1:  # one group: no grouping (and no copy of the values)
+            rows = summary.values.select(pl.lit(0, dtype=pl.UInt32).alias("code"), *aggs).iter_rows(named=True)
+        else:
+            rows = summary.values.group_by("code").agg(aggs).iter_rows(named=True)
+        for row in rows:
             code = row["code"]
             n[code] = row["n"]
             for name in STAT_COLUMNS[1:]:
@@ -374,7 +378,7 @@ def histogram(
     if max_groups < 1:
         raise ValueError(f"max_groups must be at least 1, not {max_groups!r}")
     lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
-    schema = lazy.collect_schema()
+    schema = _schema(lazy)
     value: pl.Expr | None = None
     if field in schema:
         dtype = schema[field]
@@ -384,7 +388,7 @@ def histogram(
         if value is None:
             value = pl.col(field).cast(pl.Float64)
     if by is not None and by not in schema:
-        if not lazy.select(pl.len()).collect(engine="streaming").item():
+        if not _plain(lazy).select(pl.len()).collect(engine="streaming").item():
             return _empty_histogram(field, bins, log, by)
         raise _no_column(schema, by, "column")
     if value is None:
@@ -474,6 +478,15 @@ def histogram(
     )
 
 
+def _schema(source: Any) -> pl.Schema:
+    return _plain(source).collect_schema()
+
+
+def _plain(source: Any) -> pl.LazyFrame:
+    """The LazyFrame of a LazyFrame or of a ``ttview.scan.EventSource``."""
+    return source.lazy if hasattr(source, "batches") else source
+
+
 def _sort_key(key: object) -> tuple[int, Any]:
     if key is None:
         return (2, 0)
@@ -493,19 +506,27 @@ def _bin_range(lazy: pl.LazyFrame, value: pl.Expr, shown: list[int], summary: Su
     if not highs:
         return None, None
     x = value.cast(pl.Float64)
-    lo = lazy.select(pl.when(x.is_finite() & (x > 0)).then(x).min().alias("lo")).collect(engine="streaming").item()
-    return lo, max(highs)
+    low = pl.when(x.is_finite() & (x > 0)).then(x).alias("x")
+    lows = [b.get_column("x").min() for b in _batches(lazy, [low])]
+    lows = [v for v in lows if v is not None]
+    return (min(lows) if lows else None), max(highs)
+
+
+def _batches(source: Any, exprs: list[pl.Expr]) -> Any:
+    if hasattr(source, "batches"):
+        return source.batches(exprs)
+    return source.select(exprs).collect_batches(maintain_order=False)
 
 
 def _count_bins(lazy: pl.LazyFrame, key: pl.Expr | None, value: pl.Expr, summary: Summary, slot: dict[int, int],
                 lo: float, hi: float, bins: int, log: bool) -> np.ndarray:
     index = {k: c for c, k in enumerate(summary.keys)}
     counts = np.zeros((len(slot), bins), dtype=np.int64)
-    x = value.cast(pl.Float64)
-    keep = x.is_finite() & ((x > 0) if log else pl.lit(True))
     k = key if key is not None else pl.repeat(0, pl.len(), dtype=pl.UInt8)
-    query = lazy.select(k.alias("k"), x.alias("x")).filter(keep)
-    for batch in query.collect_batches(maintain_order=False):
+    x = pl.col("x")
+    keep = x.is_finite() & ((x > 0) if log else pl.lit(True))
+    for batch in _batches(lazy, [k.alias("k"), value.cast(pl.Float64).alias("x")]):
+        batch = batch.filter(keep)
         for (k,), part in batch.group_by("k"):
             j = slot.get(index.get(k, -1), -1)
             if j < 0:

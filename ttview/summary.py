@@ -25,8 +25,8 @@ import polars as pl
 
 __all__ = ["SKETCH_ERROR", "VALUE_BUDGET", "Summary", "summarize"]
 
-VALUE_BUDGET = 24_000_000
-"""Values of the field held for exact percentiles (about 12 bytes each with their group)."""
+VALUE_BUDGET = 16_000_000
+"""Values of the field held for exact percentiles (12 bytes each with their group code: 192 MB)."""
 
 SKETCH_ERROR = 0.005
 """Relative error of a percentile estimated from the sketch (past the budget)."""
@@ -121,9 +121,9 @@ def _sketch_quantile(hist: np.ndarray, n: int, q: float, lo: float | None, hi: f
     return value
 
 
-def summarize(lazy: pl.LazyFrame, *, key: pl.Expr | None, value: pl.Expr | None,
+def summarize(lazy: Any, *, key: pl.Expr | None, value: pl.Expr | None,
               budget: int = VALUE_BUDGET, with_time: bool = True) -> Summary:
-    """Stream ``lazy`` once and summarize ``value`` (a Float64 expression; None: counts only)
+    """Stream ``lazy`` (a LazyFrame, or a ``ttview.scan.EventSource``) once and summarize ``value`` (a Float64 expression; None: counts only)
     per group of ``key`` (an expression; None: one group).
 
     Non-finite values (NaN, +-inf) and nulls are not values (``events - n`` counts them).
@@ -136,21 +136,20 @@ def summarize(lazy: pl.LazyFrame, *, key: pl.Expr | None, value: pl.Expr | None,
         exprs.append(pl.col("ts").dt.epoch("ns").alias("t"))
     out = Summary()
     index: dict[Any, int] = {}
-    held: list[pl.DataFrame] = []
+    held_codes: list[np.ndarray] = []
+    held_values: list[np.ndarray] = []
     held_n = 0
-    categorical = False
-    for batch in lazy.select(exprs).collect_batches(maintain_order=False):
+    source = lazy.batches(exprs) if hasattr(lazy, "batches") else lazy.select(exprs).collect_batches(
+        maintain_order=True)
+    for batch in source:
         if not batch.height:
             continue
-        if batch.schema["k"] == pl.String:
-            categorical = True
-            batch = batch.with_columns(pl.col("k").cast(pl.Categorical))
         aggs = [pl.len().alias("events")]
         if value is not None:
             xc = pl.col("x")
             aggs += [xc.count().alias("n"), xc.min().alias("min"), xc.max().alias("max"), xc.sum().alias("sum"),
                      (xc <= 0).sum().alias("nonpositive")]
-        part = batch.group_by("k").agg(aggs)
+        part = batch.group_by("k", maintain_order=True).agg(aggs)
         for row in part.iter_rows(named=True):
             k = row["k"]
             code = index.get(k)
@@ -177,38 +176,51 @@ def summarize(lazy: pl.LazyFrame, *, key: pl.Expr | None, value: pl.Expr | None,
                 out.ts_max = hi if out.ts_max is None else max(out.ts_max, hi)
         if value is None:
             continue
-        vals = batch.filter(pl.col("x").is_not_null()).select("k", "x")
+        vals = batch.filter(pl.col("x").is_not_null())
         if not vals.height:
             continue
-        if out.sketch is None and held_n + vals.height <= budget:
-            held.append(vals)
-            held_n += vals.height
+        codes = _codes(vals, index)
+        xs = vals.get_column("x").to_numpy()
+        if out.sketch is None and held_n + len(xs) <= budget:
+            held_codes.append(codes)
+            held_values.append(xs)
+            held_n += len(xs)
             continue
         if out.sketch is None:  # past the budget: the values held so far go into the sketch
             out.sketch = {}
-            for frame in held:
-                _sketch_add(out, index, frame)
-            held = []
-        _sketch_add(out, index, vals)
+            for c, v in zip(held_codes, held_values, strict=True):
+                _sketch_add(out, c, v)
+            held_codes, held_values = [], []
+        _sketch_add(out, codes, xs)
     if value is not None and out.sketch is None:
-        frame = pl.concat(held) if held else pl.DataFrame(schema={"k": pl.Null, "x": pl.Float64})
-        if categorical and frame.height:
-            frame = frame.with_columns(pl.col("k").cast(pl.String))
-        mapping = pl.DataFrame({"k": pl.Series(out.keys, dtype=frame.schema["k"] if frame.height else None),
-                                "code": pl.Series(range(len(out.keys)), dtype=pl.UInt32)})
-        out.values = (frame.join(mapping, on="k", how="left", nulls_equal=True, maintain_order="left")
-                      .select("code", "x") if frame.height else pl.DataFrame(schema={"code": pl.UInt32, "x": pl.Float64}))
-    if categorical:
-        out.keys = [None if k is None else str(k) for k in out.keys]
+        out.values = pl.DataFrame({
+            "code": np.concatenate(held_codes) if held_codes else np.zeros(0, np.uint32),
+            "x": np.concatenate(held_values) if held_values else np.zeros(0, np.float64),
+        })
     return out
 
 
-def _sketch_add(out: Summary, index: dict[Any, int], vals: pl.DataFrame) -> None:
+def _codes(vals: pl.DataFrame, index: dict[Any, int]) -> np.ndarray:
+    """The group code of each row of ``vals`` (its ``k``), as uint32."""
+    k = vals.get_column("k")
+    if len(index) == 1:
+        return np.zeros(vals.height, dtype=np.uint32)
+    keys = list(index)
+    if any(key is None for key in keys):
+        null_code = index[None]
+        known = [key for key in keys if key is not None]
+        mapped = k.replace_strict(known, [index[key] for key in known], default=null_code, return_dtype=pl.UInt32)
+        return mapped.fill_null(null_code).to_numpy()
+    return k.replace_strict(keys, [index[key] for key in keys], return_dtype=pl.UInt32).to_numpy()
+
+
+def _sketch_add(out: Summary, codes: np.ndarray, xs: np.ndarray) -> None:
     assert out.sketch is not None
-    for (k,), part in vals.group_by("k"):
-        code = index[k]
-        b = _bucket(part.get_column("x").to_numpy()) + _SPAN
-        counts = np.bincount(b, minlength=2 * _SPAN + 1)
+    b = _bucket(xs) + _SPAN
+    width = 2 * _SPAN + 1
+    for code in np.unique(codes).tolist():
+        sel = b[codes == code] if len(out.keys) > 1 else b
+        counts = np.bincount(sel, minlength=width)
         if code in out.sketch:
             out.sketch[code] += counts
         else:
