@@ -135,9 +135,9 @@ LEVELS: dict[str, int] = {
 LEVEL_NAMES: dict[int, str] = {v: k for k, v in LEVELS.items()}
 LEVEL_OFF = 255  # min_level that writes nothing
 
-# The logger methods that write at a level (TTLOG_LEVELS' method column, and
-# TTLOG_LEVEL_ALIASES): the C level methods are generated from the same table. Logger.exception
-# (ERROR, plus the traceback) and Logger.log(level, ...) are not in it.
+# The logger methods that write at a level: the twin's are made from this dict, the C ones from
+# format.h's TTLOG_LEVELS (method column) and TTLOG_LEVEL_ALIASES, which test_layout checks this
+# dict against. Logger.exception (ERROR, plus the traceback) and Logger.log(level, ...) are not in it.
 METHOD_LEVELS: dict[str, int] = {
     "trace": 5,
     "debug": 10,

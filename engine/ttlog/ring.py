@@ -366,21 +366,25 @@ def stdlib_fields(fields: dict[str, Any], frame: Any, exception: bool) -> dict[s
     """The fields of a log call given ``exc_info`` or ``stack_info`` (or made by ``exception()``),
     as the standard library reads those keywords: a true ``exc_info`` becomes the formatted
     traceback (:func:`exc_text`), a true ``stack_info`` the caller's stack (:func:`stack_text`;
-    ``frame`` is the caller's frame), a false one of either is not stored. ``exception`` adds
-    ``exc_info=True`` unless it is given. Both loggers call this one function, so they store the
-    same text; the other fields keep their order, ``exc_info`` its place (or the end)."""
+    ``frame`` is the caller's frame), a false one of either is not stored, and a non-empty str is
+    stored as it is (text formatted already, as ``LoggingHandler`` passes on a stdlib record's).
+    ``exception`` adds ``exc_info=True`` unless it is given. Both loggers call this one function,
+    so they store the same text; the other fields keep their order, ``exc_info`` its place (or the
+    end)."""
     out = dict(fields)
     if exception:
         out.setdefault("exc_info", True)
     if "exc_info" in out:
-        if _true(out["exc_info"]):
-            out["exc_info"] = exc_text(out["exc_info"])
-        else:
+        value = out["exc_info"]
+        if not isinstance(value, str) and _true(value):
+            out["exc_info"] = exc_text(value)
+        elif not value:
             del out["exc_info"]
     if "stack_info" in out:
-        if _true(out["stack_info"]) and frame is not None:
+        value = out["stack_info"]
+        if not isinstance(value, str) and _true(value) and frame is not None:
             out["stack_info"] = stack_text(frame)
-        else:
+        elif not isinstance(value, str) or not value:
             del out["stack_info"]
     return out
 

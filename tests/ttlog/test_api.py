@@ -111,6 +111,35 @@ def test_exception_and_exc_info_as_stdlib_users_write_them(ring_path: Path) -> N
     assert b["fields"] == {"exc_info": a["fields"]["exc_info"]}
 
 
+def test_stdlib_bridge_keeps_the_records_own_traceback_and_stack(tmp_path: Path) -> None:
+    """The handler passes the stdlib record's formatted text on; the engine's reading of exc_info
+    and stack_info must not replace it (outside an except block, or with the handler's stack)."""
+    path = ttlog.init("api-test", shm_dir=tmp_path, ring_size="1MiB", max_str=1 << 16, install_hooks=False)
+    std = logging.getLogger("bridge.text")
+    std.setLevel(logging.DEBUG)
+    std.propagate = False
+    kept: list[logging.LogRecord] = []
+    keep = logging.Handler()
+    keep.emit = kept.append  # type: ignore[method-assign]
+    std.addHandler(ttlog.LoggingHandler())
+    std.addHandler(keep)
+    try:
+        try:
+            raise KeyError("k")
+        except KeyError as exc:
+            caught = exc
+        std.error("given later", exc_info=caught)
+        std.warning("where", stack_info=True)
+    finally:
+        std.handlers.clear()
+        ttlog.shutdown()
+    a, b = events_of(path)
+    assert a["fields"] == {"exc_info": logging.Formatter().formatException(kept[0].exc_info)}  # type: ignore[arg-type]
+    assert a["fields"]["exc_info"].endswith("KeyError: 'k'")
+    assert b["fields"] == {"stack_info": kept[1].stack_info}
+    assert b["fields"]["stack_info"].endswith('std.warning("where", stack_info=True)')
+
+
 def test_snapshot_request_and_shutdown_mark_the_header(tmp_path: Path) -> None:
     path = ttlog.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
     ttlog.snapshot("before deploy")
