@@ -16,6 +16,21 @@ from __future__ import annotations
 
 import struct
 
+__all__ = [  # every name below; ttlog.ring re-exports them all (test_layout checks the list)
+    "COMMIT_SALT", "FLAG_OVERWRITE", "HEADER_SIZE", "H_DATA_CAP", "H_DATA_OFF", "H_DRAINED",
+    "H_DROPPED", "H_EXIT_REASON", "H_FILE_SIZE", "H_FLAGS", "H_HEADER_SIZE", "H_HOST", "H_LOST",
+    "H_MAGIC", "H_MAX_STR", "H_MIN_LEVEL", "H_PID", "H_READ_POS", "H_READ_SEQ", "H_RESERVE_POS",
+    "H_SEQ_NEXT", "H_SERVICE", "H_SIDECAR_BEAT", "H_SIDECAR_PID", "H_SNAP_DONE", "H_SNAP_REASON",
+    "H_SNAP_REQ", "H_START_NS", "H_STATE", "H_STRTAB_CAP", "H_STRTAB_OFF", "H_STRTAB_USED",
+    "H_TAIL_POS", "H_VERSION", "H_WRITE_POS", "KIND_MASK", "K_BYTES", "K_FALSE", "K_FLOAT", "K_INT",
+    "K_NONE", "K_OBJ", "K_STR", "K_TRUE", "LEVELS", "LEVEL_NAMES", "LEVEL_OFF", "MAGIC", "MAX_FIELDS",
+    "MAX_INTERNED_MESSAGE", "MAX_RING_SIZE", "METHOD_LEVELS", "MIN_RING_SIZE", "REC_COMMIT",
+    "REC_FLAGS", "REC_HEADER", "REC_LEN", "REC_LEVEL", "REC_LOGGER", "REC_MSG", "REC_NFIELDS",
+    "REC_SEQ", "REC_STRUCT", "REC_TID", "REC_TS", "RF_FIELDS_CUT", "RF_MSG_CUT", "RF_MSG_INLINE",
+    "STATE_CLOSED", "STATE_LIVE", "STRTAB_FIRST", "S_KEY", "S_LOGGER", "S_MESSAGE", "S_OTHER", "T_CUT",
+    "T_KEY_INLINE", "VERSION", "marker", "pad_marker",
+]
+
 MAGIC = b"TTLOGRNG"
 VERSION = 1
 HEADER_SIZE = 4096
@@ -156,5 +171,3 @@ METHOD_LEVELS: dict[str, int] = {
 # ---- ring sizes a reader accepts -----------------------------------------------------------------
 MIN_RING_SIZE = 64 << 10
 MAX_RING_SIZE = 1 << 34  # keeps commit words of one physical slot distinct across laps
-
-__all__ = sorted(name for name in dir() if name.isupper() or name in ("marker", "pad_marker"))

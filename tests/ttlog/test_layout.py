@@ -109,5 +109,10 @@ def test_decoded_kind_names_match_format_h() -> None:
 
 
 def test_ring_re_exports_the_layout() -> None:
+    """layout.__all__ lists every name layout.py defines (so none escapes the checks above), and
+    ttlog.ring re-exports each of them."""
+    defined = {n for n, v in vars(layout).items()
+               if n.isupper() or (callable(v) and getattr(v, "__module__", None) == layout.__name__)}
+    assert set(layout.__all__) == defined
     for name in layout.__all__:
         assert getattr(R, name) is getattr(layout, name), name
