@@ -5,29 +5,21 @@ Invariants:
   no per-call wrapper), so an enabled call is one C call and a disabled one a compare.
 - The engine never raises into the caller's hot path: odd messages and values are stored as text.
 - ``TTLOG_PURE_PYTHON=1`` (or a build without a compiler) selects the pure-Python twin, which
-  writes the same bytes.
+  writes the same bytes; the reader follows the same switch (``ttlog._native``).
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import os
 import time
 from typing import Any
 
 from . import ring as R
+from ._native import IMPLEMENTATION as IMPLEMENTATION  # re-exported as ttlog.IMPLEMENTATION
+from ._native import C as _C
 
-try:
-    from . import _ring as _C
-except ImportError:  # no compiler at install time, or TTLOG_NO_C=1
-    _C = None
-
-USE_C = _C is not None and os.environ.get("TTLOG_PURE_PYTHON", "") not in ("1", "true", "yes")
-IMPLEMENTATION = "c" if USE_C else "python"
-
-if USE_C:
-    assert _C is not None
+if _C is not None:
     RingBase: Any = _C.Ring
     LoggerBase: Any = _C.Logger
 else:
@@ -97,18 +89,27 @@ class Logger(LoggerBase):  # type: ignore[misc,valid-type]
 
     Methods: trace, debug, market_data, info, order, trade, portfolio, risk, warn (warning),
     error, critical, and ``log(level, msg, ...)``. Positional args are kept as fields ``arg0``...
+    As in the standard library, ``exc_info=True`` (or an exception, or a ``sys.exc_info()``
+    tuple) stores the formatted traceback in field ``exc_info``, ``stack_info=True`` the caller's
+    stack in field ``stack_info``, and ``log.exception(msg)`` is ``log.error(msg, exc_info=True)``.
     """
 
     __slots__ = ()
 
-    def timed(self, message: str, *, level: int | str = "INFO", field: str = "latency_us", **fields: Any) -> Timed:
+    def timed(
+        self, message: str, *, level: int | str = "INFO", field: str = "latency_us", **fields: Any
+    ) -> Timed:
         return Timed(self, message, R.level_value(level), field, fields)
 
     def __repr__(self) -> str:
         return f"<ttlog.Logger {self.name!r}>"
 
 
-_STD_ATTRS = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asctime", "taskName"}
+_STD_ATTRS = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 class LoggingHandler(logging.Handler):

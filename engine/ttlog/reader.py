@@ -23,11 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import ring as R
-
-try:  # the C batch decoder, when the extension was built
-    from ._ring import decode as _c_decode
-except ImportError:  # pragma: no cover - exercised by TTLOG_NO_C installs
-    _c_decode = None
+from ._native import C as _C
 
 KIND_NAMES = {
     R.K_INT: "int",
@@ -83,47 +79,11 @@ def py_decode(buf: Any, start_pos: int) -> dict[str, Any]:
         if off + length > size:
             break
         _, _, r_seq, r_ts, r_tid, r_logger, r_msg, r_level, r_flags, r_nf = _HDR.unpack_from(mv, off)
-        end = off + length
-        p = off + R.REC_HEADER
-        try:
-            inline_msg = None
-            if r_flags & R.RF_MSG_INLINE:
-                (mlen,) = _U32.unpack_from(mv, p)
-                if p + 4 + mlen > end:
-                    raise ValueError("message runs past its record")
-                text = bytes(mv[p + 4 : p + 4 + mlen]).decode("utf-8", "replace")
-                inline_msg = (text, bool(r_flags & R.RF_MSG_CUT))
-                p += 4 + mlen
-            row_fields: list[tuple[Any, str, int, Any]] = []
-            for _ in range(r_nf):
-                tbyte = mv[p]
-                if tbyte & R.T_KEY_INLINE:
-                    (klen,) = _U16.unpack_from(mv, p + 1)
-                    key: Any = bytes(mv[p + 3 : p + 3 + klen]).decode("utf-8", "replace")
-                    p += 3 + klen
-                else:
-                    key = _KEYID.unpack_from(mv, p)[1]
-                    p += 5
-                kind = tbyte & R.KIND_MASK
-                if kind in (R.K_INT, R.K_FLOAT):
-                    value: Any = bytes(mv[p : p + 8])
-                    if len(value) != 8:
-                        raise ValueError("field runs past its record")
-                    p += 8
-                elif kind in (R.K_TRUE, R.K_FALSE, R.K_NONE):
-                    value = kind == R.K_TRUE
-                elif kind in (R.K_STR, R.K_BYTES, R.K_OBJ):
-                    (vlen,) = _U32.unpack_from(mv, p)
-                    value = bytes(mv[p + 4 : p + 4 + vlen])
-                    p += 4 + vlen
-                else:
-                    raise ValueError(f"unknown field kind {kind}")
-                if p > end:
-                    raise ValueError("field runs past its record")
-                row_fields.append((key, KIND_NAMES[kind], tbyte, value))
-        except (ValueError, struct.error, IndexError) as exc:
-            error = f"bad record at ring position {pos}: {exc}"
+        inline_msg, row_fields, why = _record_body(mv, off + R.REC_HEADER, off + length, r_flags, r_nf)
+        if why is not None:
+            error = f"bad record at ring position {pos}: {why}"
             break
+        end = off + length
         row = n
         seq += struct.pack("<Q", r_seq)
         ts += struct.pack("<q", r_ts)
@@ -153,6 +113,62 @@ def py_decode(buf: Any, start_pos: int) -> dict[str, Any]:
         "fields_cut": fields_cut,
         "columns": columns,
     }
+
+
+_PAST = "field runs past its record"
+
+
+def _record_body(
+    mv: memoryview, p: int, end: int, flags: int, nfields: int
+) -> tuple[tuple[str, bool] | None, list[tuple[Any, str, int, Any]], str | None]:
+    """The inline message (text, cut) and the fields (key, kind name, type byte, value bytes) of
+    the record body ``mv[p:end]``, or why the record is bad. These checks, their order and their
+    words are the C decoder's too: nothing is read past the record's end."""
+    inline_msg = None
+    if flags & R.RF_MSG_INLINE:
+        if p + 4 > end:
+            return None, [], "message runs past its record"
+        (mlen,) = _U32.unpack_from(mv, p)
+        if p + 4 + mlen > end:
+            return None, [], "message runs past its record"
+        inline_msg = (bytes(mv[p + 4 : p + 4 + mlen]).decode("utf-8", "replace"), bool(flags & R.RF_MSG_CUT))
+        p += 4 + mlen
+    fields: list[tuple[Any, str, int, Any]] = []
+    for _ in range(nfields):
+        if p + 1 > end:
+            return None, [], _PAST
+        tbyte = mv[p]
+        if tbyte & R.T_KEY_INLINE:
+            if p + 3 > end:
+                return None, [], _PAST
+            (klen,) = _U16.unpack_from(mv, p + 1)
+            key: Any = bytes(mv[p + 3 : p + 3 + klen]).decode("utf-8", "replace")
+            p += 3 + klen
+        else:
+            if p + 5 > end:
+                return None, [], _PAST
+            key = _KEYID.unpack_from(mv, p)[1]
+            p += 5
+        kind = tbyte & R.KIND_MASK
+        if kind in (R.K_INT, R.K_FLOAT):
+            if p + 8 > end:
+                return None, [], _PAST
+            value: Any = bytes(mv[p : p + 8])
+            p += 8
+        elif kind in (R.K_TRUE, R.K_FALSE, R.K_NONE):
+            value = kind == R.K_TRUE
+        elif kind in (R.K_STR, R.K_BYTES, R.K_OBJ):
+            if p + 4 > end:
+                return None, [], _PAST
+            (vlen,) = _U32.unpack_from(mv, p)
+            value = bytes(mv[p + 4 : p + 4 + vlen])
+            p += 4 + vlen
+        else:
+            return None, [], f"unknown field kind {kind}"
+        if p > end:
+            return None, [], _PAST
+        fields.append((key, KIND_NAMES[kind], tbyte, value))
+    return inline_msg, fields, None
 
 
 def _append(columns: dict, strings: dict, key: Any, kname: str, row: int, tbyte: int, value: Any) -> None:
@@ -207,7 +223,8 @@ def _append(columns: dict, strings: dict, key: Any, kname: str, row: int, tbyte:
             values.append(value)
 
 
-decode = _c_decode if _c_decode is not None else py_decode
+# the C batch decoder unless the one switch (ttlog._native: TTLOG_PURE_PYTHON, or no build) says the twin
+decode = _C.decode if _C is not None else py_decode
 
 
 # ---- string table -------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The ring: its byte layout, creating and attaching ring files, and the pure-Python writer.
 
-docs/FORMAT.md describes the same layout for people; this module is its executable form and the
-C writer in ``_ring.c`` mirrors it byte for byte (a test compares the two).
+docs/FORMAT.md describes the same layout for people; this module (with ``layout.py``, the
+format's numbers) is its executable form, and the C writer in ``_c/writer.c`` and ``_c/logger.c``
+mirrors it byte for byte (tests/ttlog/test_c_twin.py compares whole ring files written by both).
 
 Invariants:
 - One producer writes a ring; it never blocks and never waits for a reader. A full ring in
@@ -22,143 +23,71 @@ import os
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-MAGIC = b"TTLOGRNG"
-VERSION = 1
-HEADER_SIZE = 4096
-
-# ---- header offsets (little-endian) -------------------------------------------------------------
-H_MAGIC = 0  # 8s
-H_VERSION = 8  # u32
-H_HEADER_SIZE = 12  # u32
-H_FILE_SIZE = 16  # u64
-H_STRTAB_OFF = 24  # u64
-H_STRTAB_CAP = 32  # u64
-H_DATA_OFF = 40  # u64
-H_DATA_CAP = 48  # u64, a power of two
-H_PID = 56  # i64
-H_START_NS = 64  # i64, wall clock
-H_FLAGS = 72  # u32, FLAG_*
-H_MAX_STR = 76  # u32, longest str/bytes value kept, in bytes
-H_STATE = 80  # u32, STATE_*
-H_MIN_LEVEL = 84  # u32, records below it are not written
-H_SNAP_REQ = 88  # u64, incremented by ttlog.snapshot()
-H_SNAP_REASON = 96  # u32, string id of the last snapshot reason
-H_EXIT_REASON = 100  # u32, string id set with STATE_CLOSED ("exit", "exception", "signal")
-H_SERVICE = 128  # 64s, UTF-8, NUL padded
-H_HOST = 192  # 64s, UTF-8, NUL padded
-# producer-written positions, own cache line
-H_WRITE_POS = 256  # u64
-H_RESERVE_POS = 264  # u64
-H_TAIL_POS = 272  # u64
-H_SEQ_NEXT = 280  # u64, records committed so far (the next record's seq)
-H_DROPPED = 288  # u64, records dropped (ring full in drop mode, or larger than a ring half)
-H_STRTAB_USED = 320  # u64, own cache line
-# sidecar-written, own cache line
-H_READ_POS = 384  # u64
-H_READ_SEQ = 392  # u64, seq of the next record the sidecar will read
-H_SIDECAR_PID = 400  # i64
-H_SIDECAR_BEAT = 408  # i64, wall clock ns of the sidecar's last pass
-H_DRAINED = 416  # u64, records the sidecar has made safe
-H_LOST = 424  # u64, records overwritten before the sidecar read them
-H_SNAP_DONE = 432  # u64, the snap_req value the sidecar has last answered with a snapshot
-
-FLAG_OVERWRITE = 1
-
-STATE_LIVE = 1
-STATE_CLOSED = 2
-
-# ---- records -----------------------------------------------------------------------------------
-REC_HEADER = 40
-# u32 len, u32 commit, u64 seq, i64 ts_ns, u32 tid, u32 logger_id, u32 msg_id, u8 level,
-# u8 flags, u16 nfields
-REC_STRUCT = struct.Struct("<IIQqIIIBBH")
-assert REC_STRUCT.size == REC_HEADER
-
-RF_MSG_INLINE = 0x01  # message text follows the header (u32 len + bytes) instead of msg_id
-RF_MSG_CUT = 0x02  # that inline message was cut at max_str
-RF_FIELDS_CUT = 0x04  # more fields were given than a record holds; the rest are not stored
-
-MAX_FIELDS = 255
-
-# field kinds (low nibble of the type byte)
-K_INT = 1  # i64
-K_FLOAT = 2  # f64
-K_TRUE = 3
-K_FALSE = 4
-K_NONE = 5
-K_STR = 6  # u32 len + UTF-8
-K_BYTES = 7  # u32 len + bytes
-K_OBJ = 8  # u32 len + UTF-8 of str(value): a value of a type the ring does not store natively
-T_KEY_INLINE = 0x40  # the key is u16 len + UTF-8 instead of a u32 string id
-T_CUT = 0x80  # the str/bytes/obj value was cut at max_str bytes
-KIND_MASK = 0x0F
-
-COMMIT_SALT = 0x7A3C5E91
-
-
-def marker(pos: int) -> int:
-    """Commit word of a record at ``pos``; a pad record carries its bitwise complement."""
-    return ((pos >> 3) ^ COMMIT_SALT) & 0xFFFFFFFF
-
-
-def pad_marker(pos: int) -> int:
-    return marker(pos) ^ 0xFFFFFFFF
-
-
-# ---- string table ------------------------------------------------------------------------------
-# Entries at 8-aligned offsets: u32 len, u32 kind, UTF-8 bytes, zero pad to 8. An entry's id is
-# its offset / 8; offset 0 holds 8 zero bytes so id 0 means "none".
-S_LOGGER = 1
-S_MESSAGE = 2
-S_KEY = 3
-S_OTHER = 4
-MAX_INTERNED_MESSAGE = 256  # longer messages are stored inline in the record
-STRTAB_FIRST = 8
-
-# ---- levels ------------------------------------------------------------------------------------
-LEVELS: dict[str, int] = {
-    "TRACE": 5,
-    "DEBUG": 10,
-    "MARKET_DATA": 15,
-    "INFO": 20,
-    "ORDER": 21,
-    "TRADE": 22,
-    "PORTFOLIO": 23,
-    "RISK": 25,
-    "WARN": 30,
-    "ERROR": 40,
-    "CRITICAL": 50,
-}
-LEVEL_NAMES: dict[int, str] = {v: k for k, v in LEVELS.items()}
-LEVEL_OFF = 255  # min_level that writes nothing
-
-# The logger methods and the level each one writes; the C type and the twin both use this table.
-METHOD_LEVELS: dict[str, int] = {
-    "trace": 5,
-    "debug": 10,
-    "market_data": 15,
-    "info": 20,
-    "order": 21,
-    "trade": 22,
-    "portfolio": 23,
-    "risk": 25,
-    "warn": 30,
-    "warning": 30,
-    "error": 40,
-    "critical": 50,
-}
+# The format's numbers live in layout.py (the twin of _c/format.h); ring re-exports them all.
+from .layout import *  # noqa: F403
+from .layout import (  # the ones this module uses itself
+    FLAG_OVERWRITE,
+    H_DROPPED,
+    H_FILE_SIZE,
+    H_FLAGS,
+    H_HOST,
+    H_MAGIC,
+    H_MAX_STR,
+    H_MIN_LEVEL,
+    H_PID,
+    H_READ_POS,
+    H_RESERVE_POS,
+    H_SEQ_NEXT,
+    H_SERVICE,
+    H_STRTAB_USED,
+    H_TAIL_POS,
+    H_VERSION,
+    H_WRITE_POS,
+    HEADER_SIZE,
+    K_BYTES,
+    K_FALSE,
+    K_FLOAT,
+    K_INT,
+    K_NONE,
+    K_OBJ,
+    K_STR,
+    K_TRUE,
+    LEVEL_NAMES,
+    LEVEL_OFF,
+    LEVELS,
+    MAGIC,
+    MAX_FIELDS,
+    MAX_INTERNED_MESSAGE,
+    MAX_RING_SIZE,
+    METHOD_LEVELS,
+    MIN_RING_SIZE,
+    REC_HEADER,
+    RF_FIELDS_CUT,
+    RF_MSG_CUT,
+    RF_MSG_INLINE,
+    S_KEY,
+    S_LOGGER,
+    S_MESSAGE,
+    S_OTHER,
+    STATE_LIVE,
+    STRTAB_FIRST,
+    T_CUT,
+    T_KEY_INLINE,
+    VERSION,
+    marker,
+    pad_marker,
+)
 
 DEFAULT_RING_SIZE = 64 << 20
 DEFAULT_STRTAB_SIZE = 1 << 20
 DEFAULT_MAX_STR = 4096
-MIN_RING_SIZE = 64 << 10
-MAX_RING_SIZE = 1 << 34  # keeps commit words of one physical slot distinct across laps
 
 
 class RingError(Exception):
@@ -390,11 +319,82 @@ def obj_text(value: object) -> str:
 
 
 def utf8(text: str) -> bytes:
-    """UTF-8 of ``text``; lone surrogates (which UTF-8 cannot hold) become ``\\udXXX`` escapes."""
+    """UTF-8 of ``text``; lone surrogates (which UTF-8 cannot hold) become ``\\udXXX`` escapes.
+
+    Every text the ring stores goes through here (messages, keys, logger names, str and obj
+    values, in both writers), so a lone surrogate reads back the same wherever it was."""
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace")
+
+
+def exc_text(exc_info: object) -> str:
+    """The traceback text the standard library's ``logging`` stores for ``exc_info``.
+
+    ``exc_info`` is an exception, a ``(type, value, traceback)`` tuple, or anything else true,
+    meaning the exception being handled (``sys.exc_info()``). Never raises.
+    """
+    import traceback
+
+    try:
+        if isinstance(exc_info, BaseException):
+            info: Any = (type(exc_info), exc_info, exc_info.__traceback__)
+        elif isinstance(exc_info, tuple) and len(exc_info) == 3:
+            info = exc_info
+        else:
+            info = sys.exc_info()
+        text = "".join(traceback.format_exception(info[0], info[1], info[2]))
+        return text[:-1] if text.endswith("\n") else text
+    except BaseException as exc:  # noqa: BLE001 - a log call must not raise whatever formatting does
+        return f"<unprintable traceback: {type(exc).__name__}>"
+
+
+def stack_text(frame: Any) -> str:
+    """The stack the standard library's ``logging`` stores for ``stack_info=True``: the frames
+    up to and including ``frame`` (the log call's caller). Never raises."""
+    import traceback
+
+    try:
+        text = "Stack (most recent call last):\n" + "".join(traceback.format_stack(frame))
+        return text[:-1] if text.endswith("\n") else text
+    except BaseException as exc:  # noqa: BLE001
+        return f"<unprintable stack: {type(exc).__name__}>"
+
+
+def stdlib_fields(fields: dict[str, Any], frame: Any, exception: bool) -> dict[str, Any]:
+    """The fields of a log call given ``exc_info`` or ``stack_info`` (or made by ``exception()``),
+    as the standard library reads those keywords: a true ``exc_info`` becomes the formatted
+    traceback (:func:`exc_text`), a true ``stack_info`` the caller's stack (:func:`stack_text`;
+    ``frame`` is the caller's frame), a false one of either is not stored, and a non-empty str is
+    stored as it is (text formatted already, as ``LoggingHandler`` passes on a stdlib record's).
+    ``exception`` adds ``exc_info=True`` unless it is given. Both loggers call this one function,
+    so they store the same text; the other fields keep their order, ``exc_info`` its place (or the
+    end)."""
+    out = dict(fields)
+    if exception:
+        out.setdefault("exc_info", True)
+    if "exc_info" in out:
+        value = out["exc_info"]
+        if not isinstance(value, str) and _true(value):
+            out["exc_info"] = exc_text(value)
+        elif not value:
+            del out["exc_info"]
+    if "stack_info" in out:
+        value = out["stack_info"]
+        if not isinstance(value, str) and _true(value) and frame is not None:
+            out["stack_info"] = stack_text(frame)
+        elif not isinstance(value, str) or not value:
+            del out["stack_info"]
+    return out
+
+
+def _true(value: object) -> bool:
+    """bool(value); an object whose __bool__ raises counts as true (it was given, after all)."""
+    try:
+        return bool(value)
+    except BaseException:  # noqa: BLE001
+        return True
 
 
 def cut_utf8(raw: bytes, limit: int) -> tuple[bytes, bool]:
@@ -686,7 +686,9 @@ class PyLogger:
     """A named logger over a ring, in pure Python (the twin of ``_ring.Logger``).
 
     ``log.info(msg, *args, **fields)`` and its siblings (one per entry of METHOD_LEVELS) write
-    one record; positional ``args`` are stored as fields ``arg0``, ``arg1``, ...
+    one record; positional ``args`` are stored as fields ``arg0``, ``arg1``, ...; ``exc_info`` and
+    ``stack_info`` mean what they mean to the standard library (:func:`stdlib_fields`), and
+    ``log.exception(msg)`` is ``error`` with the current traceback.
     """
 
     __slots__ = ("_ring", "_name", "_id", "_gen")
@@ -725,10 +727,22 @@ class PyLogger:
         ring = self._ring
         if ring._mm is None or level < ring.min_level:
             return
+        if "exc_info" in fields or "stack_info" in fields:
+            fields = stdlib_fields(fields, sys._getframe(1), False)
         ring.write(self._logger_id(), level, msg, args, fields)
+
+    def exception(self, msg: object = "", /, *args: Any, **fields: Any) -> None:
+        """``error()`` with the traceback of the exception being handled in field ``exc_info``."""
+        ring = self._ring
+        if ring._mm is None or _ERROR < ring.min_level:
+            return
+        ring.write(self._logger_id(), _ERROR, msg, args, stdlib_fields(fields, sys._getframe(1), True))
 
     def is_enabled_for(self, level: int) -> bool:
         return level >= self._ring.min_level
+
+
+_ERROR = LEVELS["ERROR"]
 
 
 def _level_method(value: int) -> Callable[..., None]:
@@ -736,6 +750,8 @@ def _level_method(value: int) -> Callable[..., None]:
         ring = self._ring
         if ring._mm is None or value < ring.min_level:
             return
+        if "exc_info" in fields or "stack_info" in fields:
+            fields = stdlib_fields(fields, sys._getframe(1), False)
         ring.write(self._logger_id(), value, msg, args, fields)
 
     return method

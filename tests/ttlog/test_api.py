@@ -97,6 +97,49 @@ def test_stdlib_bridge(ring_path: Path) -> None:
     assert d["message"] == "broken %d" and d["fields"]["format_error"] is True
 
 
+def test_exception_and_exc_info_as_stdlib_users_write_them(ring_path: Path) -> None:
+    log = ttlog.get_logger("errors")
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        log.exception("failed", order_id="A")
+        log.error("again", exc_info=True)
+    a, b = events_of(ring_path)
+    assert (a["level"], a["message"], list(a["fields"])) == (40, "failed", ["order_id", "exc_info"])
+    assert a["fields"]["exc_info"].startswith("Traceback (most recent call last):\n")
+    assert a["fields"]["exc_info"].endswith("ValueError: bad")
+    assert b["fields"] == {"exc_info": a["fields"]["exc_info"]}
+
+
+def test_stdlib_bridge_keeps_the_records_own_traceback_and_stack(tmp_path: Path) -> None:
+    """The handler passes the stdlib record's formatted text on; the engine's reading of exc_info
+    and stack_info must not replace it (outside an except block, or with the handler's stack)."""
+    path = ttlog.init("api-test", shm_dir=tmp_path, ring_size="1MiB", max_str=1 << 16, install_hooks=False)
+    std = logging.getLogger("bridge.text")
+    std.setLevel(logging.DEBUG)
+    std.propagate = False
+    kept: list[logging.LogRecord] = []
+    keep = logging.Handler()
+    keep.emit = kept.append  # type: ignore[method-assign]
+    std.addHandler(ttlog.LoggingHandler())
+    std.addHandler(keep)
+    try:
+        try:
+            raise KeyError("k")
+        except KeyError as exc:
+            caught = exc
+        std.error("given later", exc_info=caught)
+        std.warning("where", stack_info=True)
+    finally:
+        std.handlers.clear()
+        ttlog.shutdown()
+    a, b = events_of(path)
+    assert a["fields"] == {"exc_info": logging.Formatter().formatException(kept[0].exc_info)}  # type: ignore[arg-type]
+    assert a["fields"]["exc_info"].endswith("KeyError: 'k'")
+    assert b["fields"] == {"stack_info": kept[1].stack_info}
+    assert b["fields"]["stack_info"].endswith('std.warning("where", stack_info=True)')
+
+
 def test_snapshot_request_and_shutdown_mark_the_header(tmp_path: Path) -> None:
     path = ttlog.init("api-test", shm_dir=tmp_path, ring_size="1MiB", install_hooks=False)
     ttlog.snapshot("before deploy")
@@ -175,3 +218,30 @@ def test_core_modules_are_headless() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == ""
+
+
+SWITCH_PROBE = (
+    "import sys, ttlog, ttlog.reader as rd, ttlog._api as api, ttlog.ring as R\n"
+    "path = ttlog.init('switch', shm_dir=sys.argv[1], ring_size='64KiB', install_hooks=False)\n"
+    "ttlog.get_logger('s').info('hello', k=1)\n"
+    "ttlog.shutdown()\n"
+    "events = [e for b in rd.RingReader(path).read_all() for e in b.events()]\n"
+    "print(ttlog.IMPLEMENTATION, type(api._RING).__module__, rd.decode.__module__,\n"
+    "      'ttlog._ring' in sys.modules, [(e['message'], e['fields']) for e in events])\n"
+)
+
+
+@pytest.mark.parametrize("pure", ["1", "0"])
+def test_one_switch_selects_writer_and_reader_alike(pure: str, tmp_path: Path) -> None:
+    """TTLOG_PURE_PYTHON=1 gives the twin for writing and for reading (the extension is not even
+    imported), so IMPLEMENTATION is the whole truth; otherwise both are C where it is built."""
+    env = {**os.environ, "TTLOG_PURE_PYTHON": pure}
+    out = subprocess.run([sys.executable, "-c", SWITCH_PROBE, str(tmp_path)], capture_output=True, text=True,
+                         env=env, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    c_built = os.environ.get("TTLOG_NO_C") not in ("1", "true", "yes")
+    if pure == "1" or not c_built:
+        want = "python ttlog.ring ttlog.reader False"
+    else:
+        want = "c ttlog._ring ttlog._ring True"
+    assert out.stdout.strip() == want + " [('hello', {'k': 1})]"

@@ -13,8 +13,10 @@ import enum
 import math
 import os
 import random
+import re
 import shutil
 import struct
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -122,10 +124,19 @@ def py_decode() -> Any:
     return fn
 
 
+# Every error a decoder may report, in the project's words (docs/FORMAT.md, "Decoded batches").
+DECODE_ERROR = re.compile(
+    r"bad record at ring position \d+ \(length \d+, commit 0x[0-9a-f]{8}\)"
+    r"|bad record at ring position \d+: (message runs past its record|field runs past its record"
+    r"|unknown field kind \d+)"
+)
+
+
 def assert_decode_same(buf: bytes, start: int) -> dict[str, Any]:
     want = py_decode()(buf, start)
     got = _ring.decode(buf, start)
     assert got == want, (got, want)
+    assert got["error"] is None or DECODE_ERROR.fullmatch(got["error"]), got["error"]
     return got
 
 
@@ -293,7 +304,8 @@ def test_wrap_around_and_pads_in_overwrite_mode(tmp_path: Path) -> None:
     rnd = random.Random(7)
     py_log, c_log = twin.loggers("md")
     for i in range(6000):  # ~10 laps of the ring, records of many sizes
-        fields = {"i": i, "bid": 1.5 + i, "sym": "X" * rnd.randrange(0, 60), "blob": b"\x00" * rnd.randrange(0, 200)}
+        fields = {"i": i, "bid": 1.5 + i, "sym": "X" * rnd.randrange(0, 60),
+                  "blob": b"\x00" * rnd.randrange(0, 200)}
         msg = "quote" if i % 7 else f"odd message {i % 50}"
         py_log.market_data(msg, **fields)
         c_log.market_data(msg, **fields)
@@ -400,6 +412,37 @@ def test_intern_remap_and_header_access_identically(tmp_path: Path) -> None:
     twin.close()
 
 
+class BoolRaises:
+    def __bool__(self) -> bool:
+        raise RuntimeError("no truth")
+
+
+def test_stdlib_keywords_and_exception_identically(tmp_path: Path) -> None:
+    """exc_info, stack_info and exception() store the same text from both loggers (the calls for
+    the two sides are on one line, so even the stacks are the same)."""
+    twin = Twin(tmp_path, ring_size="1MiB", max_str=1 << 16)
+    py_log, c_log = twin.loggers()
+    try:
+        raise ValueError("bad \udc80 value")
+    except ValueError as exc:
+        caught = exc
+        for log in (py_log, c_log):
+            log.exception("failed", 7, k=1)
+            log.error("also", exc_info=True, stack_info=True)
+            log.log("warn", "by log", exc_info=exc)
+            log.info("tuple", exc_info=sys.exc_info(), other=2)
+            log.exception("not this time", exc_info=False, stack_info=None)
+            log.info("names made at run time", **{"exc_" + "info": True, "stack_" + "info": 1, "order_id": 8})
+            log.critical("odd truth", exc_info=BoolRaises())
+    for log in (py_log, c_log):
+        log.error("outside", exc_info=caught)
+        log.exception("nothing handled")
+        log.trace("order_id and price are ordinary", order_id=1, price=2.5, exc_inf0=3)
+    twin.assert_same()
+    got = read_all(twin.c_path)
+    assert got["n"] == 10 and got["error"] is None
+
+
 # ---- decode ---------------------------------------------------------------------------------------
 
 
@@ -493,6 +536,35 @@ def test_decode_stops_and_errors_like_py_decode() -> None:
             buf = stream(parts, start)
             got = assert_decode_same(buf, start)
             assert got["n"] == 1
+
+
+def test_decode_errors_are_the_projects_words() -> None:
+    """One corrupt record after a good one: both decoders stop there with the same error text, in
+    the project's words (never a CPython struct or memoryview message), and return the good one."""
+    i64 = b"\0" * 8
+    good = lambda p: record(p, [field(R.K_INT, 1, i64)])  # noqa: E731
+    past, msg_past = "field runs past its record", "message runs past its record"
+    cases = [
+        (lambda p: record(p, commit=123), "(length 40, commit 0x0000007b)"),
+        (lambda p: record(p, length=44), "(length 44, commit {commit})"),
+        (lambda p: record(p, [], msg=b"abc", length=40), ": " + msg_past),  # no room for its length
+        (lambda p: record(p, [], msg=b"x" * 50, length=48), ": " + msg_past),  # its text runs over
+        (lambda p: record(p, [], nfields=1), ": " + past),  # no type byte
+        (lambda p: record(p, [b"\x01\x02\x00"], msg=b"", length=48), ": " + past),  # key id cut off
+        (lambda p: record(p, [field(R.K_INT, "k" * 20, i64)], length=48), ": " + past),  # inline key too long
+        (lambda p: record(p, [field(R.K_FLOAT, 2, i64)], length=48), ": " + past),  # value cut off
+        (lambda p: record(p, [field(R.K_STR, 2, sval(b"x" * 50))], length=48), ": " + past),  # str runs over
+        (lambda p: record(p, [field(R.K_NONE, 2)], msg=b"", nfields=3, length=48), ": " + past),
+        (lambda p: record(p, [field(12, 2)]), ": unknown field kind 12"),
+    ]
+    for start in (0, 4096):
+        for make, words in cases:
+            buf = good(start) + make(start + 56)
+            pos = start + 56
+            sep = " " if words.startswith("(") else ""
+            want = f"bad record at ring position {pos}{sep}" + words.format(commit=f"{R.marker(pos):#010x}")
+            got = assert_decode_same(buf, start)  # C and Python agree, errors included
+            assert (got["n"], got["error"]) == (1, want)
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import math
 import struct
 import threading
@@ -75,7 +76,8 @@ def test_round_trip(make_ring, msg: str, fields: dict[str, Any]) -> None:
         assert list(event["fields"]) == list(fields)
         for key, value in fields.items():
             assert same(event["fields"][key], expected(value)), (key, value, event["fields"][key])
-        cut = {k for k, v in fields.items() if isinstance(v, (str, bytes)) and len(R.utf8(v) if isinstance(v, str) else v) > MAX_STR}
+        cut = {k for k, v in fields.items()
+               if isinstance(v, (str, bytes)) and len(R.utf8(v) if isinstance(v, str) else v) > MAX_STR}
         assert event["cut_fields"] == cut
 
 
@@ -333,3 +335,103 @@ def test_ring_file_longer_than_its_header_says(impl: str, tmp_path: Path) -> Non
         info = reader.info()
     assert info.read_pos == info.write_pos > 0
     assert (info.seq_next, info.drained) == (10, 10)
+
+
+# ---- what a stdlib logging user expects ---------------------------------------------------------
+
+
+def test_exc_info_stack_info_and_exception_store_what_stdlib_logging_would(make_ring) -> None:
+    """The texts are exactly the stdlib's: a Formatter's formatException, and the record's
+    stack_info (both calls on one line, so the stacks are the same)."""
+    rut = make_ring(max_str=1 << 16)
+    log = rut.logger("std")
+    kept: list[logging.LogRecord] = []
+    std = logging.getLogger("ttlog-test-stdlib-keywords")
+    std.propagate = False
+    std.setLevel(logging.DEBUG)
+    handler = logging.Handler()
+    handler.emit = kept.append  # type: ignore[method-assign]
+    std.addHandler(handler)
+    try:
+        try:
+            raise KeyError("missing \udc80")
+        except KeyError as exc:
+            caught = exc
+            for target in (std, log):
+                target.exception("failed")
+            for target in (std, log):
+                target.warning("with a stack", stack_info=True)
+        for target in (std, log):
+            target.error("given the exception", exc_info=caught)
+    finally:
+        std.removeHandler(handler)
+    events = read_events(rut.path)
+    fmt = logging.Formatter()
+    assert [(e["level"], e["message"]) for e in events] == [(40, "failed"), (30, "with a stack"),
+                                                            (40, "given the exception")]
+    assert events[0]["fields"] == {"exc_info": fmt.formatException(kept[0].exc_info)}  # type: ignore[arg-type]
+    assert "KeyError: 'missing \\udc80'" in events[0]["fields"]["exc_info"]
+    assert events[1]["fields"] == {"stack_info": kept[1].stack_info}
+    assert events[1]["fields"]["stack_info"].startswith("Stack (most recent call last):\n")
+    assert "test_exc_info_stack_info_and_exception_store_what_stdlib_logging_would" in kept[1].stack_info
+    assert events[2]["fields"] == {"exc_info": fmt.formatException(kept[2].exc_info)}  # type: ignore[arg-type]
+
+
+def test_false_stdlib_keywords_store_nothing_and_others_keep_their_place(make_ring) -> None:
+    rut = make_ring()
+    log = rut.logger()
+    try:
+        raise OSError("disk")
+    except OSError:
+        log.error("a", first=1, exc_info=True, last=2)
+        log.error("b", exc_info=False, stack_info=False, kept=3)
+        log.exception("c", exc_info=None)
+        log.info("d", **{"exc_" + "info": 0, "stack_" + "info": 1, "order_id": 4})  # names not interned
+    events = read_events(rut.path)
+    assert list(events[0]["fields"]) == ["first", "exc_info", "last"]
+    assert events[0]["fields"]["exc_info"].endswith("OSError: disk")
+    assert events[1]["fields"] == {"kept": 3}
+    assert events[2]["fields"] == {}
+    assert list(events[3]["fields"]) == ["stack_info", "order_id"]
+    assert events[3]["fields"]["stack_info"].startswith("Stack (most recent call last):\n")
+
+
+def test_a_disabled_call_formats_no_traceback(make_ring) -> None:
+    calls: list[str] = []
+
+    class Noted(Exception):
+        def __str__(self) -> str:
+            calls.append("str")
+            return "noted"
+
+    rut = make_ring(level="WARN")
+    log = rut.logger()
+    try:
+        raise Noted()
+    except Noted:
+        log.info("below the level", exc_info=True, stack_info=True)
+        log.debug("also below", exc_info=Noted())
+        assert calls == []
+        log.exception("at ERROR")
+    assert calls and [e["message"] for e in read_events(rut.path)] == ["at ERROR"]
+    assert read_events(rut.path)[0]["fields"]["exc_info"].endswith("Noted: noted")
+
+
+def test_lone_surrogates_read_back_alike_wherever_they_were(make_ring) -> None:
+    """A message, a logger name, a key, a str value, an obj value's text and a long (inline)
+    message all store a lone surrogate as the same six characters (docs/FORMAT.md)."""
+    bad = "a\ud800b\udfff"
+    shown = "a\\ud800b\\udfff"
+
+    class Odd:
+        def __str__(self) -> str:
+            return "o" + bad
+
+    rut = make_ring()
+    log = rut.logger("lg" + bad)
+    log.info("m" + bad, "p" + bad, **{"k" + bad: "v" + bad, "obj": Odd()})
+    log.info("long " + bad + "x" * 300)
+    first, second = read_events(rut.path)
+    assert (first["logger"], first["message"]) == ("lg" + shown, "m" + shown)
+    assert first["fields"] == {"arg0": "p" + shown, "k" + shown: "v" + shown, "obj": ObjText("o" + shown)}
+    assert second["message"] == "long " + shown + "x" * 300
