@@ -181,10 +181,22 @@ class SnapshotWriter:
         lo, hi = int(ids.min()), int(ids.max())
         lut = src.lut
         if lut is None or hi >= len(lut):
-            grown = np.full(max(hi + 1, 1024, 0 if lut is None else 2 * len(lut)), _UNMAPPED, np.uint32)
+            # never past the ring's own table: an id beyond it (a hostile or torn record) is an
+            # unresolved string, looked up one by one below, never a reason to allocate
+            limit = max(table.texts) + 1
+            size = max(min(max(hi + 1, 0 if lut is None else 2 * len(lut)), limit), min(1024, limit),
+                       0 if lut is None else len(lut))
+            grown = np.full(size, _UNMAPPED, np.uint32)
             if lut is not None:
                 grown[: len(lut)] = lut
             lut = src.lut = grown
+        if hi >= len(lut):
+            out = np.empty(n, np.uint32)
+            inside = ids < len(lut)
+            out[inside] = self._map_ids(src, table, ids[inside], writable=True)
+            for rid in np.unique(ids[~inside]).tolist():
+                out[ids == rid] = self._intern(table.get(rid))
+            return out
         if lo == hi:  # one id in the whole batch: a read-only view of it (no memory) unless asked
             sid = int(lut[lo])
             if sid == _UNMAPPED:

@@ -579,3 +579,39 @@ def test_engine_snapshot_stays_callable_and_imports_no_polars() -> None:
     root = str(Path(ttlog.__file__).parent.parent)
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env)
+
+
+# ---- hostile rings ------------------------------------------------------------------------------
+
+
+def test_huge_string_ids_in_a_ring_cost_no_memory(tmp_path: Path) -> None:
+    """A logger id 0xFFFFFFFF (and a message id far past the table) in the first records: the
+    writer's id maps stay bounded by the ring's string table, and the ids read as unresolved."""
+    import tracemalloc
+
+    ring, path = py_ring(tmp_path)
+    log = R.PyLogger(ring, "x")
+    for i in range(4):
+        log.info("m", i=i)
+    ring.unmap()
+    data = bytearray(path.read_bytes())
+    rec = R.read_geometry(data, str(path)).data_off
+    struct.pack_into("<I", data, rec + 28, 0xFFFFFFFF)  # the first record's logger id
+    rec += struct.unpack_from("<I", data, rec)[0]
+    struct.pack_into("<I", data, rec + 32, 0xFFFFFFF0)  # the second record's message id
+    path.write_bytes(data)
+    batches = RingReader(path).read_all()
+    tracemalloc.start()
+    try:
+        writer = SnapshotWriter()
+        for b in batches:
+            writer.add(b)
+        p = writer.write(tmp_path, reason="x")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
+    events = list(read_snapshot(p).iter_events())
+    assert [e["logger"] for e in events] == [f"<string {0xFFFFFFFF}?>", "x", "x", "x"]
+    assert [e["message"] for e in events] == ["m", f"<string {0xFFFFFFF0}?>", "m", "m"]
+    assert [e["fields"]["i"] for e in events] == [0, 1, 2, 3]
