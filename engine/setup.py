@@ -19,5 +19,15 @@ if os.environ.get("TTLOG_NO_C", "") not in ("1", "true", "yes"):
             + (["-O0", "-g", "-UNDEBUG"] if debug else ["-O3"]),
         )
     )
+    codec = "ttlog/_c/codec/"
+    ext_modules.append(
+        Extension(
+            "ttlog._codec",
+            sources=[codec + f for f in ("codec_module.c", "codec_kernels.c", "codec_lz4.c", "codec_xxh32.c")],
+            depends=[codec + "codec.h"],
+            extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+            + (["-O0", "-g", "-UNDEBUG"] if debug else ["-O3"]),
+        )
+    )
 
 setup(ext_modules=ext_modules)

@@ -94,6 +94,16 @@ def write_everything(log: Any) -> None:
         log.order("order", order_id=f"ORD-{i:06d}", sym="AAPL")
 
 
+def typed(m: dict[str, Any], key: str) -> list[int]:
+    """A typed array of a chunk or field map as a list (joined with its ``_hi`` half)."""
+    codes = {64: "B", 69: "H", 70: "I", 71: "Q", 72: "b", 77: "h", 78: "i", 79: "q", 86: "d"}
+    t = m[key]
+    values = list(struct.unpack(f"<{len(t.value) // struct.calcsize(codes[t.tag])}{codes[t.tag]}", t.value))
+    if key + "_hi" in m:
+        values = [v + (h << 16) for v, h in zip(values, typed(m, key + "_hi"), strict=True)]
+    return values
+
+
 def round_trip(tmp_path: Path, batches: list[Batch], **kw: Any) -> tuple[Path, Snapshot]:
     out = tmp_path / "snaps"
     out.mkdir(exist_ok=True)
@@ -187,11 +197,18 @@ def test_plain_lz4_and_cbor2_give_the_whole_content(tmp_path: Path) -> None:
     p, snap = round_trip(tmp_path, batches, service="trading engine/1", reason="crash", chunk_size=50)
     content = cbor2.loads(lz4.frame.decompress(p.read_bytes()))
     assert content["format"] == "ttlog-snapshot" and content["version"] == 1
-    assert list(content)[:2] == ["format", "version"] and list(content)[-2:] == ["strings", "chunks"]
+    assert list(content)[:2] == ["format", "version"]
+    assert list(content)[-3:] == ["strings", "chunks", "chunk_offsets"]
     assert content["service"] == "trading engine/1" and content["reason"] == "crash"
     assert content["count"] == len(snap) == sum(c["n"] for c in content["chunks"])
-    stats = [{k: c[k] for k in ("n", "ts_min", "ts_max", "levels")} for c in content["chunks"]]
-    assert stats == content["index"]
+    stat_keys = ("n", "ts_min", "ts_max", "levels")
+    stats = [{k: c[k] for k in stat_keys} for c in content["chunks"]]
+    assert stats == [{k: e[k] for k in stat_keys} for e in content["index"]]
+    for chunk, entry in zip(content["chunks"], content["index"], strict=True):
+        assert entry["loggers"] == sorted(set(typed(chunk, "logger")))
+    assert content["fields"][:3] == [["a", "int"], ["b", "float"], ["c", "bool"]]
+    assert {tuple(f) for f in content["fields"]} == {
+        (content["strings"][f["key"]], f["kind"]) for c in content["chunks"] for f in c["fields"]}
     assert content["strings"][0] == ""
     tags = set()
 
