@@ -179,7 +179,9 @@ HOT static void store_split(char code, const uint8_t *p, Py_ssize_t n, int delta
     case 1: EACH_VALUE(LD, { st16(o + 2 * i, (uint16_t)v); h[i] = (uint8_t)(v >> 16); }); break;      \
     case 2: EACH_VALUE(LD, { st16(o + 2 * i, (uint16_t)v); st16(h + 2 * i, (uint16_t)(v >> 16)); });  \
         break;                                                                                        \
-    default: EACH_VALUE(LD, { st16(o + 2 * i, (uint16_t)v); st32(h + 4 * i, (uint32_t)(v >> 16)); }); \
+    case 4: EACH_VALUE(LD, { st16(o + 2 * i, (uint16_t)v); st32(h + 4 * i, (uint32_t)(v >> 16)); });  \
+        break;                                                                                        \
+    default: EACH_VALUE(LD, { st16(o + 2 * i, (uint16_t)v); st64(h + 8 * i, (uint64_t)(v >> 16)); }); \
         break;                                                                                        \
     }
     BY_CODE(code, SPLIT)
@@ -229,7 +231,7 @@ static PyObject *k_pack_ints(PyObject *mod, PyObject *const *args, Py_ssize_t na
     uint8_t *lo_d, *hi_d = NULL;
     int hi_width = 0, hi_tag = 0;
     if (split) {
-        hi_tag = narrow(lo >> 16, hi >> 16, &hi_width); /* at most 4 bytes: the values fit in 48 bits */
+        hi_tag = narrow(lo >> 16, hi >> 16, &hi_width); /* 8 bytes when [lo, hi] spans 2**47 either side */
         lo_b = new_bytes(n * 2, &lo_d);
         hi_b = new_bytes(n * hi_width, &hi_d);
         if (lo_b == NULL || hi_b == NULL) goto done;
