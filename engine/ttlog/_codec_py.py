@@ -184,15 +184,16 @@ def remap_u32(ids: Any, lut: Any, extra_keys: Any = None,
             raise ValueError("remap_u32: extra keys and values differ in length")
         extra = dict(zip(keys, vals, strict=True))
     size = len(table)
-    out = []
+    out = [table[i] if i < size else UNMAPPED for i in ids_a]
     missing = set()
-    for i in ids_a:
-        sid = table[i] if i < size else UNMAPPED
-        if sid == UNMAPPED:
-            sid = extra.get(i, UNMAPPED)
+    if UNMAPPED in out:
+        for k, (i, sid) in enumerate(zip(ids_a, out, strict=True)):
             if sid == UNMAPPED:
-                missing.add(i)
-        out.append(sid)
+                sid = extra.get(i, UNMAPPED)
+                if sid == UNMAPPED:
+                    missing.add(i)
+                else:
+                    out[k] = sid
     return bytearray(_dump("I", out)), sorted(missing)
 
 

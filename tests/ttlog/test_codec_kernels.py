@@ -104,7 +104,8 @@ def test_pack_ints_narrowing_and_split_rule() -> None:
 
 # ---- float_scale --------------------------------------------------------------------------------
 
-prices = st.integers(-(10**9), 10**9).flatmap(lambda k: st.sampled_from([k / 100, k / 1000, k / 10**6, k / 1.0]))
+prices = st.integers(-(10**9), 10**9).flatmap(
+    lambda k: st.sampled_from([k / 100, k / 1000, k / 10**6, k / 1.0]))
 
 
 @FUZZ
@@ -142,7 +143,8 @@ def test_float_scale_cases() -> None:
        extra=st.dictionaries(st.integers(0, 60) | st.just(2**32 - 1), st.integers(0, 1000), max_size=5))
 def test_remap_u32(ids: list[int], lut: list[int], extra: dict[int, int]) -> None:
     keys = sorted(extra)
-    out, missing = both("remap_u32", arr("I", ids), arr("I", lut), arr("I", keys), arr("I", [extra[k] for k in keys]))
+    out, missing = both("remap_u32", arr("I", ids), arr("I", lut), arr("I", keys),
+                        arr("I", [extra[k] for k in keys]))
     expected = []
     for i in ids:
         sid = lut[i] if i < len(lut) else 2**32 - 1
@@ -188,7 +190,8 @@ def test_mark_and_lut_from_mask(ids: list[int], size: int) -> None:
 
 
 @FUZZ
-@given(pool=st.lists(st.text(max_size=6), min_size=1, max_size=8), codes=st.lists(st.integers(0, 9), max_size=40))
+@given(pool=st.lists(st.text(max_size=6), min_size=1, max_size=8),
+       codes=st.lists(st.integers(0, 9), max_size=40))
 def test_join_text(pool: list[str], codes: list[int]) -> None:
     try:
         result = both("join_text", arr("I", codes), pool)

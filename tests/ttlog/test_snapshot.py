@@ -113,15 +113,21 @@ def round_trip(tmp_path: Path, batches: list[Batch], **kw: Any) -> tuple[Path, S
     return path, read_snapshot(path)
 
 
-def doc_reader() -> Any:
-    """The reader printed in docs/FORMAT.md ("Snapshot files"), executed as it stands."""
+def doc_code(title: str) -> dict[str, Any]:
+    """The python block under a heading of docs/FORMAT.md's snapshot section, executed as it stands."""
     text = FORMAT_MD.read_text(encoding="utf-8")
     section = text[text.index("## Snapshot files"):]
+    section = section[section.index(f"### {title}"):]
     code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code, "FORMAT.md has no python reader in its snapshot section"
+    assert code, f"FORMAT.md has no python block under {title!r}"
     ns: dict[str, Any] = {}
     exec(compile(code.group(1), "FORMAT.md", "exec"), ns)
-    return ns["events"]
+    return ns
+
+
+def doc_reader() -> Any:
+    """The whole-file reader printed in docs/FORMAT.md."""
+    return doc_code("Reading it with nothing but lz4 and cbor2")["events"]
 
 
 # ---- round trips --------------------------------------------------------------------------------
@@ -243,6 +249,39 @@ def test_format_md_reader_gives_the_same_events(tmp_path: Path) -> None:
         ours.append({"ts": e["ts"], "seq": e["seq"], "level": e["level"], "logger": e["logger"],
                      "message": e["message"], "fields": fields})
     assert norm_events(doc_reader()(p)) == norm_events(ours)
+
+
+def test_format_md_reads_one_chunk_alone(tmp_path: Path) -> None:
+    ns = doc_code("LZ4 blocks, and reading one chunk alone")
+    ring, path = py_ring(tmp_path, max_str=64)
+    write_everything(R.PyLogger(ring, "x"))
+    write_trading(R.PyLogger(ring, "t"), 3000)
+    batches = RingReader(path).read_all()
+    p, snap = round_trip(tmp_path, batches, chunk_size=500)
+    data = p.read_bytes()
+    assert data[:7] == bytes.fromhex("04224d1874708e")
+    content = cbor2.loads(lz4.frame.decompress(data))
+    assert ns["offsets"](data) == content["chunk_offsets"] and len(content["chunks"]) == 7
+    for i, chunk in enumerate(content["chunks"]):
+        assert ns["read_chunk"](data, i) == chunk
+    header = ns["read_header"](data)
+    assert header == {k: v for k, v in content.items() if k not in ("chunks", "chunk_offsets")}
+    strings = content["strings"]
+    assert header["fields"][0] == ["a", "int"]
+    assert [[strings[i] for i in e["loggers"]] for e in header["index"]] == [["x", "t"]] + [["t"]] * 6
+
+
+def test_index_names_the_loggers_of_a_chunk_up_to_64(tmp_path: Path) -> None:
+    ring, path = py_ring(tmp_path)
+    for i in range(200):
+        R.PyLogger(ring, f"lg{i % 70}" if i < 140 else "lg3").info("m", i=i)
+    p, _ = round_trip(tmp_path, RingReader(path).read_all(), chunk_size=100)
+    content = cbor2.loads(lz4.frame.decompress(p.read_bytes()))
+    index, strings = content["index"], content["strings"]
+    assert "loggers" not in index[0]  # 70 loggers: too many to list
+    ids = index[1]["loggers"]
+    assert ids == sorted(ids)
+    assert {strings[i] for i in ids} == {f"lg{i % 70}" for i in range(100, 140)} | {"lg3"}
 
 
 def test_compact_encodings(tmp_path: Path) -> None:
