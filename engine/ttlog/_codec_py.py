@@ -243,9 +243,9 @@ def join_text(codes: Any, pool: list[str]) -> bytes | None:
         text = pool[c]
         if not isinstance(text, str):
             raise TypeError("join_text: the pool holds a non-text")
+        if "\0" in text:  # (checked in order, as the C module does: later codes are not looked at)
+            return None
         texts.append(text)
-    if any("\0" in t for t in texts):
-        return None
     return "\0".join(texts).encode("utf-8")
 
 

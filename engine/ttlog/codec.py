@@ -67,7 +67,9 @@ FORMAT_VERSION = 1
 SUFFIX = ".ttsnap"
 DEFAULT_CHUNK_SIZE = 65536
 MAX_CHUNK_SIZE = 1 << 20
-DEFAULT_COMPRESSION_LEVEL = 0  # LZ4 fast mode; see bench/bench_snapshot.py for the trade-off
+DEFAULT_COMPRESSION_LEVEL = 0
+"""0: LZ4 fast mode; 1 and up: a larger match table and no skipping ahead (a little smaller,
+slower); bench/bench_snapshot.py compares them."""
 KINDS = ("int", "float", "bool", "none", "str", "bytes", "obj")
 REASONS = ("periodic", "request", "exit", "crash", "exception", "signal")
 """The reasons the engine and the sidecar use; any other short word is accepted too."""

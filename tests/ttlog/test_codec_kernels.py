@@ -193,16 +193,22 @@ def test_mark_and_lut_from_mask(ids: list[int], size: int) -> None:
 @given(pool=st.lists(st.text(max_size=6), min_size=1, max_size=8),
        codes=st.lists(st.integers(0, 9), max_size=40))
 def test_join_text(pool: list[str], codes: list[int]) -> None:
-    try:
-        result = both("join_text", arr("I", codes), pool)
-    except ValueError:
-        assert any(c >= len(pool) for c in codes)
-        return
-    texts = [pool[c] for c in codes]
-    if any("\0" in t for t in texts):
-        assert result is None
+    expected: bytes | None | type[ValueError] = None
+    texts = []
+    for c in codes:  # in order: the first bad code raises, the first text holding U+0000 gives None
+        if c >= len(pool):
+            expected = ValueError
+            break
+        if "\0" in pool[c]:
+            break
+        texts.append(pool[c])
     else:
-        assert result == "\0".join(texts).encode("utf-8")
+        expected = "\0".join(texts).encode("utf-8")
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            both("join_text", arr("I", codes), pool)
+    else:
+        assert both("join_text", arr("I", codes), pool) == expected
 
 
 def test_join_text_odd_pools() -> None:
