@@ -1,7 +1,8 @@
 """The engine installs and runs alone: no third-party package, and its sidecar works without ttview.
 
-One test builds a fresh virtual environment, installs ``engine/`` into it with no index and no
-dependencies, checks that nothing but pip/setuptools/wheel and ttlog is installed, then runs a
+One test builds a fresh virtual environment, installs ``engine/`` into it with ``--no-deps`` (the
+isolated build fetches only setuptools and wheel), checks that nothing but pip/setuptools/wheel
+and ttlog is installed in the environment, then runs a
 producer and ``python -m ttlog.sidecar --once`` there, and reads the snapshot back here (where
 the reference lz4/cbor2 and ttview are). Once with the C extension, once without (TTLOG_NO_C=1).
 """
