@@ -1,7 +1,8 @@
 """Sustained drain, side by side in one run, on one core: one producer writing a ring in a tight
 loop (C logger, three fields), and the sidecar's path from that ring to compressed snapshots on
-disk (consuming reader + batch decode + snapshot writer + LZ4 + fsync/link), as the sidecar runs
-it: batches of the reader's default size, a snapshot every million events (the sidecar's
+disk (consuming reader + batch decode + snapshot writer + LZ4 + fsync/link; the engine alone, no
+third-party package), as the sidecar runs it: batches of the reader's default size, a snapshot every
+million events (the sidecar's
 ``max_events``), the read position committed after each.
 
 The process is pinned to one CPU for both (the snapshot writer's compression thread then shares
@@ -101,7 +102,6 @@ def main() -> None:
     events = args.events or (300_000 if args.quick else 2_000_000)
     repeats = args.repeats or (1 if args.quick else 5)
     cpu = pin_one_cpu()
-    import numpy  # noqa: F401 - imported once by a long-running sidecar, not per snapshot
     load_before = os.getloadavg()
     shm = tempfile.mkdtemp(prefix="ttlog-drain-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     out = tempfile.mkdtemp(prefix="ttlog-drain-out-")

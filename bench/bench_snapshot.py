@@ -1,13 +1,15 @@
 """Snapshot files: write speed, size per event and load time, next to NDJSON and gzip NDJSON.
 
-    python bench/bench_snapshot.py [--quick] [--events 1000000] [--rings 1] [--level 0 3]
+    python bench/bench_snapshot.py [--quick] [--events 1000000] [--rings 1] [--level 0 1] [--no-twin]
 
 A trading-like workload goes through the real path: loggers write rings (the C writer when it
 is built, else the pure-Python twin, which is slower to fill), ``RingReader`` decodes them into
 batches, :class:`ttlog.codec.SnapshotWriter` writes the snapshot and
 :func:`ttview.sources.load_snapshots` loads it into polars. The same events are also written as
 NDJSON (one object per event, fields inline) and gzip NDJSON (level 6), the formats a user would
-pick instead. Only the snapshot steps are timed for speed; all numbers come from one run.
+pick instead. Only the snapshot steps are timed for speed; all numbers come from one run. The
+writer's pure-Python twin (what an install without a compiler runs: the same CBOR, LZ4 blocks
+stored uncompressed) writes the same events once, for its size and speed.
 
 Workload: 80% trades (symbol from 10, side, qty, price in cents, latency_us as ``timed()``
 measures it: integer ns / 1000, order_id ORD-nnnnnn), 15% orders (no latency), 5% quotes
@@ -100,6 +102,29 @@ def ndjson_rows(snapshot_path: Path) -> list[dict]:
     return rows
 
 
+def twin_row(batches: list, out: Path, n: int) -> tuple[str, float, float, str]:
+    """The same snapshot written by the pure-Python twin of the writer's C kernels, once."""
+    import ttlog.codec
+    import ttlog.lz4frame
+    from ttlog import _codec_py
+
+    saved = ttlog.codec.K, ttlog.lz4frame.K
+    ttlog.codec.K = ttlog.lz4frame.K = _codec_py
+    try:
+        writer = SnapshotWriter()
+        t0 = time.perf_counter()
+        for b in batches:
+            writer.add(b)
+        path = writer.write(out, service="trading-engine", reason="periodic")
+        elapsed = time.perf_counter() - t0
+    finally:
+        ttlog.codec.K, ttlog.lz4frame.K = saved
+    size = path.stat().st_size
+    path.unlink()
+    return ("snapshot, pure-Python twin (blocks stored)", size / n, n / elapsed,
+            "batches -> file, no C extension")
+
+
 def best(fn, repeat: int) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
@@ -113,8 +138,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=None, help="default 1,000,000 (200,000 with --quick)")
     ap.add_argument("--rings", type=int, default=1)
-    ap.add_argument("--level", type=int, nargs="*", default=[0, 3],
-                    help="LZ4 compression levels to compare (the first is the one loaded)")
+    ap.add_argument("--level", type=int, nargs="*", default=[0, 1],
+                    help="LZ4 compression levels to compare (the first is the one loaded; 0 fast, 1 "
+                         "a larger table and no skipping)")
+    ap.add_argument("--no-twin", action="store_true", help="skip the pure-Python twin's run")
     ap.add_argument("--repeat", type=int, default=None, help="best of N (default 3, 1 with --quick)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
@@ -148,6 +175,8 @@ def main() -> None:
                          "batches -> file on disk (fsynced)"))
         assert first_path is not None
         snap_size = first_path.stat().st_size
+        if not args.no_twin:
+            rows.append(twin_row(batches, out, n))
 
         from ttview.sources import load_snapshots
 

@@ -1,4 +1,4 @@
-"""The snapshot codec (writing side): ring batches -> columns -> CBOR chunks.
+"""The snapshot codec (writing side): ring batches -> typed-array parts -> CBOR chunks in an LZ4 frame.
 
 A snapshot is one standard LZ4 frame holding one standard CBOR (RFC 8949) map, so
 ``cbor2.loads(lz4.frame.decompress(data))`` gives the whole content with no project code.
@@ -10,32 +10,46 @@ each ring's string ids into one snapshot-wide table, merges the rings by timesta
 the file with :meth:`SnapshotWriter.write` (or :func:`write_snapshot` in one call) through
 :mod:`ttlog.store`. Reading is ttview's (``ttview.decode``).
 
+It runs on the decoder's typed arrays (:class:`ttlog.events.EventPart`) with the kernels of
+``ttlog.kernels.K`` (C, or the pure-Python twin, which gives the same bytes), the engine's own
+CBOR encoder and LZ4 frame writer: no third-party package.
+
 Invariants:
 - In a file, events are in ascending ``ts`` order; events with equal ``ts`` keep the order in
   which they were added (the merge is stable), so one ring's events keep their ring order.
-- The header keys come before ``strings`` and ``chunks``, in their own LZ4 block, so a reader
-  can read the header alone.
-- No UI library and no polars here; numpy is imported inside the functions that need it, so
-  importing ``ttlog`` does not import numpy.
+- The header keys come first, in LZ4 blocks of their own, then the string table; every chunk
+  starts a new block, and the last key, ``chunk_offsets``, says where each chunk's first block
+  begins, so a reader can read the header alone, or any one chunk alone.
+- A ring string id only ever indexes memory the size of the ring's own string table; an id
+  beyond it is an unresolved string (``<string N?>``), never a reason to allocate.
+- No UI library, no polars, no numpy on the writing path (:meth:`SnapshotWriter.columns`, for
+  ttview's live tail, imports numpy when called).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import socket
+import struct
+import sys
 import time
+from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cbor2
-
-from .events import Columns, FieldData, _is_repeat, _merge_same_part, _obj_array, _repeat, concat_columns
+from . import cbor
+from .cbor import Tag, Utf8
+from .events import Bytes, Columns, EventPart, FieldData, FieldPart
+from .kernels import K
+from .lz4frame import Trailer
 from .store import SnapshotError, snapshot_filename, write_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .reader import Batch
+    from .reader import Batch, StringTable
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -53,7 +67,9 @@ FORMAT_VERSION = 1
 SUFFIX = ".ttsnap"
 DEFAULT_CHUNK_SIZE = 65536
 MAX_CHUNK_SIZE = 1 << 20
-DEFAULT_COMPRESSION_LEVEL = 0  # LZ4 fast mode; see bench/bench_snapshot.py for the trade-off
+DEFAULT_COMPRESSION_LEVEL = 0
+"""0: LZ4 fast mode; 1 and up: a larger match table and no skipping ahead (a little smaller,
+slower); bench/bench_snapshot.py compares them."""
 KINDS = ("int", "float", "bool", "none", "str", "bytes", "obj")
 REASONS = ("periodic", "request", "exit", "crash", "exception", "signal")
 """The reasons the engine and the sidecar use; any other short word is accepted too."""
@@ -64,20 +80,14 @@ TAG_I8, TAG_I16, TAG_I32, TAG_I64 = 72, 77, 78, 79
 TAG_F64 = 86
 _INT_TAGS = {TAG_U8: "u1", TAG_U16: "<u2", TAG_U32: "<u4", TAG_U64: "<u8",
              TAG_I8: "i1", TAG_I16: "<i2", TAG_I32: "<i4", TAG_I64: "<i8"}
-_UNSIGNED = ((TAG_U8, "u1", 0xFF), (TAG_U16, "<u2", 0xFFFF), (TAG_U32, "<u4", 0xFFFFFFFF),
-             (TAG_U64, "<u8", (1 << 64) - 1))
-_SIGNED = ((TAG_I8, "i1", 1 << 7), (TAG_I16, "<i2", 1 << 15), (TAG_I32, "<i4", 1 << 31),
-           (TAG_I64, "<i8", 1 << 63))
+"""Integer tag -> numpy dtype string (for readers that use numpy)."""
 _MAX_SCALE = 6  # decimal scaling of floats: 10**0 .. 10**6
-_LZ4_MAGIC = b"\x04\x22\x4d\x18"
 _HEADER_KEYS_STOP = ("strings", "chunks")
 _UNMAPPED = 0xFFFFFFFF  # a ring string id the writer has not resolved yet
-
-
-def _np() -> Any:
-    import numpy
-
-    return numpy
+MAX_LOGGERS_IN_INDEX = 64
+_VALUE_SIZE = {"int": 8, "float": 8, "bool": 1, "str": 4, "obj": 4}
+_U32 = struct.Struct("<I")
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def _engine_version() -> str:
@@ -89,6 +99,28 @@ def _engine_version() -> str:
         return "0+unknown"
 
 
+def _u32s(values: Iterable[int]) -> bytes:
+    """uint32 little-endian bytes of ``values``."""
+    out = array("I", values)
+    if _BIG_ENDIAN:  # pragma: no cover
+        out.byteswap()
+    return out.tobytes()
+
+
+def _view(buf: Bytes, size: int, lo: int, hi: int) -> memoryview:
+    """Elements [lo, hi) of a typed array of ``size``-byte elements, without copying."""
+    return memoryview(buf).cast("B")[lo * size : hi * size]
+
+
+def _join(pieces: list[Any]) -> Any:
+    """One bytes-like object of the pieces (the piece itself when there is one)."""
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _u32_at(buf: Bytes, i: int) -> int:
+    return _U32.unpack_from(buf, 4 * i)[0]
+
+
 # ---- writing ------------------------------------------------------------------------------------
 
 
@@ -97,7 +129,7 @@ class _Source:
     index: int
     key: tuple[str, int, int]
     record: dict[str, Any]
-    lut: Any = None  # ring string id -> snapshot string id (uint32, _UNMAPPED: not known yet)
+    lut: bytearray  # ring string id -> writer string id (uint32; 0xFFFFFFFF: not known yet)
 
 
 class SnapshotWriter:
@@ -108,9 +140,10 @@ class SnapshotWriter:
         path = writer.write(directory, service="trading-engine", reason="periodic")
         # only now: reader_a.commit(); reader_b.commit(); then writer.clear()
 
-    ``add`` copies what it needs out of the batch (the ring's string ids become ids into one
-    snapshot-wide table), so the batch may be dropped afterwards. ``write`` does not clear the
-    writer: the caller clears it once it has committed the rings' read positions.
+    ``add`` keeps what it needs of the batch (views of its arrays; the ring's string ids
+    become ids into one snapshot-wide table), so the batch may be dropped afterwards. ``write``
+    does not clear the writer: the caller clears it once it has committed the rings' read
+    positions.
     """
 
     def __init__(self, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -127,7 +160,7 @@ class SnapshotWriter:
         self._sid: dict[str, int] = {"": 0}
         self._sources: list[_Source] = []
         self._by_key: dict[tuple[str, int, int], _Source] = {}
-        self._parts: list[Columns] = []
+        self._parts: list[EventPart] = []
         self._records: list[dict[str, Any]] = []
         self._n = 0
 
@@ -157,7 +190,7 @@ class SnapshotWriter:
                 "first_seq": None, "last_seq": None, "count": 0,
                 "dropped": int(info.dropped), "lost": 0, "corrupt": 0, "closed": bool(info.closed),
             }
-            src = _Source(len(self._sources), key, record)
+            src = _Source(len(self._sources), key, record, bytearray())
             self._sources.append(src)
             self._by_key[key] = src
             self._records.append(record)
@@ -168,143 +201,155 @@ class SnapshotWriter:
         rec["corrupt"] += int(batch.corrupt)
         return src
 
-    def _map_ids(self, src: _Source, table: Any, ids: Any, *, writable: bool = False) -> Any:
-        """Ring string ids -> snapshot string ids (uint32), through the source's lookup table.
+    def _map_ids(self, src: _Source, table: StringTable, ids: Bytes) -> bytearray:
+        """Ring string ids -> writer string ids (uint32), through the source's lookup table.
 
-        A batch usually holds one or a few distinct ids (one logger, a few messages), so the
-        common cases cost a pass or two over the ids and no temporary arrays.
+        The table covers only ids the ring's string table holds (it grows to the largest one met
+        so far); any other id (a torn or hostile record) is resolved on its own, as
+        ``<string N?>``, each time it appears, since the ring may define it later.
         """
-        np = _np()
-        n = len(ids)
-        if not n:
-            return ids.astype(np.uint32)
-        lo, hi = int(ids.min()), int(ids.max())
+        out, missing = K.remap_u32(ids, src.lut)
+        if not missing:
+            return out
         lut = src.lut
-        if lut is None or hi >= len(lut):
-            grown = np.full(max(hi + 1, 1024, 0 if lut is None else 2 * len(lut)), _UNMAPPED, np.uint32)
-            if lut is not None:
-                grown[: len(lut)] = lut
-            lut = src.lut = grown
-        if lo == hi:  # one id in the whole batch: a read-only view of it (no memory) unless asked
-            sid = int(lut[lo])
-            if sid == _UNMAPPED:
-                sid = self._resolve(src, table, lo)
-            return np.full(n, sid, np.uint32) if writable else _repeat(sid, n)
-        window = lut[lo : hi + 1]
-        uncached: list[tuple[int, int]] = []
-        if (window == _UNMAPPED).any():  # ids this writer has not met yet (rare after the first batch)
-            present = np.zeros(hi + 1 - lo, bool)
-            present[ids - np.uint32(lo)] = True
-            for rid in (np.flatnonzero(present & (window == _UNMAPPED)) + lo).tolist():
-                sid = self._resolve(src, table, rid)
-                if lut[rid] == _UNMAPPED:
-                    uncached.append((rid, sid))
-        mapped = window[ids - np.uint32(lo)] if lo else lut[ids]
-        for rid, sid in uncached:
-            mapped[ids == rid] = sid
-        return mapped
-
-    def _resolve(self, src: _Source, table: Any, rid: int) -> int:
-        """The snapshot id of ring string ``rid``; cached in the source's table when the ring's
-        string table has it (else it is resolved again each time: it may appear later)."""
-        sid = self._intern(table.get(rid))
-        if rid in table.texts:
-            src.lut[rid] = sid
-        return sid
+        keys, vals = [], []
+        for rid in missing:
+            sid = self._intern(table.get(rid))
+            if rid in table.texts:
+                size = len(lut) // 4
+                if rid >= size:
+                    grown = max(rid + 1, min(2 * size, max(table.texts) + 1), min(1024, rid + 1))
+                    lut += b"\xff" * (4 * (grown - size))
+                _U32.pack_into(lut, 4 * rid, sid)
+            else:
+                keys.append(rid)
+                vals.append(sid)
+        if keys:
+            out, missing = K.remap_u32(ids, lut, _u32s(keys), _u32s(vals))
+        else:
+            out, missing = K.remap_u32(ids, lut)
+        assert not missing
+        return out
 
     def add(self, batch: Batch) -> None:
         """Take the events of one batch (``RingReader.poll()``); an empty batch updates counts."""
-        np = _np()
         src = self._source(batch)
         c = batch.cols
         n = int(c["n"])
         if not n:
             return
-        ts = np.frombuffer(c["ts"], "<i8", count=n)
-        seq = np.frombuffer(c["seq"], "<u8", count=n).view(np.int64)
+        ts = _view(c["ts"], 8, 0, n)
+        seq = _view(c["seq"], 8, 0, n)
         rec = src.record
         if rec["first_seq"] is None:
-            rec["first_seq"] = int(seq[0]) & 0xFFFFFFFFFFFFFFFF
-        rec["last_seq"] = int(seq[-1]) & 0xFFFFFFFFFFFFFFFF
+            rec["first_seq"] = struct.unpack_from("<Q", seq, 0)[0]
+        rec["last_seq"] = struct.unpack_from("<Q", seq, 8 * (n - 1))[0]
         rec["count"] += n
-        level = np.frombuffer(c["level"], "u1", count=n)
-        tid = np.frombuffer(c["tid"], "<u4", count=n)
         table = batch.strings
-        logger = self._map_ids(src, table, np.frombuffer(c["logger"], "<u4", count=n))
-        message = self._map_ids(src, table, np.frombuffer(c["message"], "<u4", count=n),
-                                writable=bool(c["inline"]))
+        logger = self._map_ids(src, table, _view(c["logger"], 4, 0, n))
+        message = self._map_ids(src, table, _view(c["message"], 4, 0, n))
         message_cut = []
-        for row, text, cut in c["inline"]:
-            message[row] = self._intern(text)
-            if cut:
-                message_cut.append(row)
-        fields: dict[tuple[str, str], FieldData] = {}
+        if c["inline"]:
+            for row, text, cut in c["inline"]:
+                _U32.pack_into(message, 4 * row, self._intern(text))
+                if cut:
+                    message_cut.append(row)
+        fields: dict[tuple[str, str], FieldPart] = {}
         for (key_ref, kind), (rows_b, values, cut_rows) in c["columns"].items():
             key = batch.key_name(key_ref)
-            rows = np.frombuffer(rows_b, "<u4")
-            m = len(rows)
-            sids = False
-            if kind == "int":
-                vals: Any = np.frombuffer(values, "<i8", count=m)
-            elif kind == "float":
-                vals = np.frombuffer(values, "<f8", count=m)
-            elif kind == "bool":
-                vals = np.frombuffer(values, "u1", count=m)
+            m = len(rows_b) // 4
+            pool = None
+            if kind in ("int", "float", "bool"):
+                vals: Any = _view(values, _VALUE_SIZE[kind], 0, m)
             elif kind == "none":
                 vals = None
             elif kind in ("str", "obj"):
-                codes_b, uniques = values
-                codes = np.frombuffer(codes_b, "<u4", count=m)
+                codes, uniques = values
                 if len(uniques) > 32 and len(uniques) * 2 > m:  # mostly distinct (order ids): keep text
-                    vals = _obj_array(uniques)
-                    if len(uniques) != m or not np.array_equal(codes, np.arange(m, dtype=np.uint32)):
-                        vals = vals[codes]
+                    vals, pool = _view(codes, 4, 0, m), uniques
                 else:
-                    lut = np.fromiter((self._intern(u) for u in uniques), np.uint32, len(uniques))
-                    vals = lut[codes]
-                    sids = True
+                    vals, missing = K.remap_u32(_view(codes, 4, 0, m), _u32s(map(self._intern, uniques)))
+                    if missing:
+                        raise ValueError(f"field {key!r}: a text code past the column's texts")
             elif kind == "bytes":
-                vals = _obj_array(list(values))
+                vals = list(values)
             else:
                 continue  # a kind this version does not know: skipped rather than guessed
-            fd = FieldData(None if m == n else rows, vals,
-                           np.asarray(cut_rows, dtype=np.int64), sids)
+            fp = FieldPart(None if m == n else rows_b, vals, sorted(cut_rows), pool)
             old = fields.get((key, kind))
-            if old is not None:
-                if old.sids != fd.sids:
-                    old = _as_text_field(old, self._strings)
-                    fd = _as_text_field(fd, self._strings)
-                fd = _merge_same_part(old, fd, n)
-            fields[(key, kind)] = fd
-        part = Columns(n, ts, seq, level, _repeat(src.index, n), logger, message,
-                       tid, np.asarray(message_cut, dtype=np.int64),
-                       np.asarray(c["fields_cut"], dtype=np.int64), fields, self._strings, self._records)
-        self._parts.append(part)
+            fields[(key, kind)] = fp if old is None else self._merge_same_part(old, fp, n, kind)
+        self._parts.append(EventPart(n, ts, seq, _view(c["level"], 1, 0, n), src.index, logger, message,
+                                     _view(c["tid"], 4, 0, n), message_cut, sorted(c["fields_cut"]),
+                                     fields, K.is_sorted_i64(ts)))
         self._n += n
 
+    def _merge_same_part(self, a: FieldPart, b: FieldPart, n: int, kind: str) -> FieldPart:
+        """Two columns of the same (key, kind) within one batch (a key met both by id and inline,
+        when the ring's table filled up): one column, the later value winning a row in both."""
+        texts = a.pool is not None or b.pool is not None
+        by_row: dict[int, Any] = {}
+        cut: set[int] = set()
+        for fp in (a, b):
+            rows = range(n) if fp.rows is None else array("I", bytes(fp.rows))
+            if _BIG_ENDIAN and not isinstance(rows, range):  # pragma: no cover
+                rows.byteswap()
+            values = _part_values(fp, kind, len(rows), self._strings if texts else None)
+            for row in rows:
+                cut.discard(row)
+            by_row.update(zip(rows, values, strict=True))
+            cut.update(fp.cut)
+        rows_sorted = sorted(by_row)
+        values = [by_row[r] for r in rows_sorted]
+        pool = None
+        if kind in ("int", "float", "bool"):
+            out: Any = b"".join(values)
+        elif kind in ("str", "obj"):
+            if texts:
+                pool = values
+                out = _u32s(range(len(values)))
+            else:
+                out = _u32s(values)
+        elif kind == "bytes":
+            out = values
+        else:
+            out = None
+        return FieldPart(None if len(rows_sorted) == n else _u32s(rows_sorted), out, sorted(cut), pool)
+
+    # ---- merging ----------------------------------------------------------------------------
+
+    def _time_ordered(self) -> list[EventPart]:
+        """The parts, one after the other in ascending ``ts`` (merged into one if they are not)."""
+        parts = [p for p in self._parts if p.n]
+        last = None
+        for p in parts:
+            first = struct.unpack_from("<q", p.ts, 0)[0]
+            if not p.in_order or (last is not None and first < last):
+                merged = _merge_parts(parts, self._strings, sort=True)
+                self._parts = [merged]
+                return [merged]
+            last = struct.unpack_from("<q", p.ts, 8 * (p.n - 1))[0]
+        return parts
+
     def columns(self) -> Columns:
-        """Everything added so far, merged by ``ts`` (also how ``ttview`` shows live batches)."""
-        if not self._parts:
+        """Everything added so far, merged by ``ts``, as numpy columns (ttview's live tail uses
+        this; it imports numpy)."""
+        parts = self._time_ordered()
+        if len(parts) > 1:
+            parts = [_merge_parts(parts, self._strings, sort=False)]
+            self._parts = parts
+        if not parts:
             return Columns.empty(self._strings, self._records)
-        merged = concat_columns(self._parts)
-        repeats = {name: _np().ascontiguousarray(getattr(merged, name))
-                   for name in ("source", "logger", "message") if _is_repeat(getattr(merged, name))}
-        if repeats:  # the caller gets ordinary, writable arrays
-            merged = replace(merged, **repeats)
-        self._parts = [merged]
-        return merged
+        return _to_numpy(parts[0], self._strings, self._records)
+
+    # ---- encoding ---------------------------------------------------------------------------
 
     def _prepare(self, *, service: str | None, reason: str, pid: int | None, host: str | None,
-                 created_ns: int | None) -> tuple[dict[str, Any], Iterator[Any]]:
-        """The header, and the file's CBOR bytes in pieces (encoded as they are consumed).
-
-        Batches already in time order (one ring's, as a rule) are cut into chunks where they
-        lie, without merging them into one set of columns first; otherwise they are merged
-        (``columns()``). Either way the bytes are the same.
+                 created_ns: int | None, offsets: bool = True) -> tuple[dict[str, Any], Iterator[Any]]:
+        """The header, and the file's content in pieces (each encoded as it is consumed): the
+        header keys, the string table, one piece per chunk, and (``offsets``) the
+        ``chunk_offsets`` trailer.
         """
-        parts = self._parts
-        if len(parts) > 1 and not _in_time_order(parts):
-            parts = [self.columns()]
+        parts = self._time_ordered()
         n = sum(p.n for p in parts)
         created = time.time_ns() if created_ns is None else int(created_ns)
         records = self._records
@@ -333,29 +378,38 @@ class SnapshotWriter:
             "dropped": sum(r["dropped"] for r in records),
             "lost": sum(r["lost"] for r in records),
             "chunk_size": self.chunk_size,
+            "fields": [[key, kind] for key, kind in layout.order],
             "sources": records,
             "index": index,
         }
 
         def pieces() -> Iterator[Any]:
-            head = [_cbor_head(5, len(header) + 2)]
+            head = bytearray(cbor.head(5, len(header) + (3 if offsets else 2)))
             for key, value in header.items():
-                head.append(cbor2.dumps(key))
-                head.append(cbor2.dumps(value))
-            head += [cbor2.dumps("strings"), cbor2.dumps(layout.strings), cbor2.dumps("chunks"),
-                     _cbor_head(4, len(bounds))]
-            yield b"".join(head)
+                cbor.encode(key, head)
+                cbor.encode(value, head)
+            yield head
+            body = bytearray()
+            cbor.encode("strings", body)
+            cbor.encode(layout.strings, body)
+            cbor.encode("chunks", body)
+            body += cbor.head(4, len(bounds))
+            yield body
             for (a, b), stats in zip(bounds, index, strict=True):
-                chunk = layout.chunk(a, b)
-                spans = {fk: (0, len(fd.rows)) for fk, fd in chunk.fields.items() if fd.rows is not None}
-                yield _encode_chunk(chunk, 0, b - a, stats, layout.keys, spans)
+                yield cbor.dumps_parts(layout.chunk(a, b, stats))
+            if offsets:
+                yield Trailer(lambda starts, at: _chunk_offsets(starts[2:] + [at]))
 
         return header, pieces()
 
     def encode(self, *, service: str | None = None, reason: str = "request", pid: int | None = None,
                host: str | None = None, created_ns: int | None = None) -> bytes:
-        """The file's content before compression: one CBOR map (for tests and other containers)."""
-        pieces = self._prepare(service=service, reason=reason, pid=pid, host=host, created_ns=created_ns)[1]
+        """The file's content before framing: one CBOR map (for tests and other containers).
+
+        It is a file's content but for ``chunk_offsets``, which only the LZ4 framing can know.
+        """
+        pieces = self._prepare(service=service, reason=reason, pid=pid, host=host, created_ns=created_ns,
+                               offsets=False)[1]
         return b"".join(part for piece in pieces for part in (piece if isinstance(piece, list) else (piece,)))
 
     def write(self, directory: str | os.PathLike[str], *, reason: str, service: str | None = None,
@@ -377,12 +431,6 @@ class SnapshotWriter:
         return write_atomic(Path(directory), name, pieces, self.compression_level)
 
 
-def _as_text_field(fd: FieldData, strings: list[str]) -> FieldData:
-    if not fd.sids:
-        return fd
-    return FieldData(fd.rows, _obj_array(strings)[fd.values.astype(_np().int64)], fd.cut, False)
-
-
 def write_snapshot(directory: str | os.PathLike[str], batches: Iterable[Batch], *, service: str | None = None,
                    reason: str, pid: int | None = None, created_ns: int | None = None,
                    chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -397,362 +445,362 @@ def write_snapshot(directory: str | os.PathLike[str], batches: Iterable[Batch], 
     return writer.write(directory, reason=reason, service=service, pid=pid, created_ns=created_ns)
 
 
-def _cbor_head(major: int, value: int) -> bytes:
-    if value < 24:
-        return bytes([major << 5 | value])
-    if value < 1 << 8:
-        return bytes([major << 5 | 24, value])
-    if value < 1 << 16:
-        return bytes([major << 5 | 25]) + value.to_bytes(2, "big")
-    if value < 1 << 32:
-        return bytes([major << 5 | 26]) + value.to_bytes(4, "big")
-    return bytes([major << 5 | 27]) + value.to_bytes(8, "big")
+def _chunk_offsets(offsets: list[int]) -> bytes:
+    """The ``chunk_offsets`` key and its array: every offset as a CBOR 8-byte uint, so the last
+    one (where this block begins) is the frame's content 9 bytes before its end."""
+    out = bytearray()
+    cbor.encode("chunk_offsets", out)
+    out += cbor.head(4, len(offsets))
+    for off in offsets:
+        out += b"\x1b" + off.to_bytes(8, "big")
+    return bytes(out)
 
 
-def _narrow(lo: int, hi: int) -> tuple[int, str]:
-    """The narrowest RFC 8746 integer tag (and numpy dtype) holding every value in [lo, hi]."""
-    if lo >= 0:
-        for tag, dtype, limit in _UNSIGNED:
-            if hi <= limit:
-                return tag, dtype
-    for tag, dtype, limit in _SIGNED:
-        if -limit <= lo and hi < limit:
-            return tag, dtype
-    raise ValueError("integers out of the 64-bit range")  # pragma: no cover - int64 input
+def _part_values(fp: FieldPart, kind: str, count: int, strings: list[str] | None) -> list[Any]:
+    """The ``count`` values of a field part, one Python object each (raw element bytes for
+    numbers; for str/obj, texts when ``strings`` is given, else ids)."""
+    size = _VALUE_SIZE.get(kind)
+    if kind in ("str", "obj"):
+        codes = [_u32_at(fp.values, i) for i in range(count)]  # type: ignore[arg-type]
+        if fp.pool is not None:
+            return [fp.pool[c] for c in codes]
+        return [strings[c] for c in codes] if strings is not None else codes
+    if size is not None:
+        raw = bytes(fp.values)  # type: ignore[arg-type]
+        return [raw[i : i + size] for i in range(0, count * size, size)]
+    if kind == "bytes":
+        return list(fp.values)  # type: ignore[arg-type]
+    return [None] * count
 
 
-def _typed(tag: int, a: Any) -> cbor2.CBORTag:
-    """A typed array of the values of ``a`` (a numpy array of the tag's type), without copying
-    them when they are contiguous already; :func:`_cbor_parts` writes it."""
-    return cbor2.CBORTag(tag, _np().ascontiguousarray(a))
+# ---- merging parts ------------------------------------------------------------------------------
 
 
-def _put_ints(dst: dict[str, Any], name: str, a: Any, lo: int | None = None, hi: int | None = None) -> None:
-    """``dst[name]``: ``a`` as the narrowest integer typed array (``lo``, ``hi``: its least and
-    greatest value, when the caller knows them).
+def _merge_parts(parts: list[EventPart], strings: list[str], *, sort: bool) -> EventPart:
+    """The parts as one: concatenated, then (``sort``) reordered by ``ts``, stably."""
+    n = sum(p.n for p in parts)
+    offs = list(itertools.accumulate((p.n for p in parts), initial=0))
 
-    Values that need 32 bits (or 64 bits but fit in 48) are split in two arrays: ``name`` holds
-    the low 16 bits (uint16) and ``name_hi`` the rest (``value >> 16``, narrowest type), so a
-    column of mostly small numbers with a few large ones costs about 2 bytes a value after LZ4,
-    not 4, and prices scaled to integers cost about 2.3 bytes, not 2.9.
-    """
-    np = _np()
-    if not len(a):
-        dst[name] = cbor2.CBORTag(TAG_U8, b"")
-        return
-    if _is_repeat(a):  # one value in every row (a batch's source, logger or message)
-        lo = hi = int(a[0])
-    elif lo is None or hi is None:
-        lo, hi = int(a.min()), int(a.max())
-    tag, dtype = _narrow(lo, hi)
-    if tag in (TAG_U32, TAG_I32) or (tag in (TAG_U64, TAG_I64) and -(1 << 47) <= lo and hi < 1 << 48):
-        htag, hdtype = _narrow(lo >> 16, hi >> 16)
-        size = a.dtype.itemsize
-        if lo >= 0 and hi < 1 << 32 and size in (4, 8) and a.dtype.str[0] == "<" and a.strides[0] == size:
-            # non-negative and under 2**32: the halves are the array's own (little-endian) 16-bit words
-            words = a.view("<u2")
-            dst[name] = _typed(TAG_U16, words[:: size // 2])
-            dst[name + "_hi"] = _typed(htag, words[1 :: size // 2].astype(hdtype))
-            return
-        dst[name] = _typed(TAG_U16, a.astype("<u2"))  # an integer cast keeps the low 16 bits
-        dst[name + "_hi"] = _typed(htag, (a >> 16).astype(hdtype))  # arithmetic shift when signed
-    elif lo == hi:
-        dst[name] = _typed(tag, np.full(len(a), lo, dtype))
+    def cat(name: str) -> bytes:
+        return b"".join(bytes(getattr(p, name)) for p in parts)
+
+    def source_of(p: EventPart) -> Bytes:
+        return _U32.pack(p.source) * p.n if isinstance(p.source, int) else p.source
+
+    ts = cat("ts")
+    perm = K.argsort_i64(ts) if sort else None
+
+    def order(buf: Bytes, size: int) -> Bytes:
+        return buf if perm is None else K.take(buf, size, perm)
+
+    def moved(rows: list[int]) -> list[int]:
+        """New positions of old rows (cut markers: few), ascending."""
+        if perm is None or not rows:
+            return rows
+        new_rows = K.take_sparse(perm, _u32s(rows), n)[0]
+        return sorted(array("I", new_rows))
+
+    sources = [p.source for p in parts]
+    source: int | Bytes
+    if all(isinstance(s, int) for s in sources) and len(set(sources)) == 1:
+        source = sources[0]
     else:
-        dst[name] = _typed(tag, a.astype(dtype, copy=False))
+        source = order(b"".join(bytes(source_of(p)) for p in parts), 4)
+    message_cut = moved([r + off for p, off in zip(parts, offs, strict=False) for r in p.message_cut])
+    fields_cut = moved([r + off for p, off in zip(parts, offs, strict=False) for r in p.fields_cut])
+
+    groups: dict[tuple[str, str], list[tuple[int, EventPart, FieldPart]]] = {}
+    for j, p in enumerate(parts):
+        for fk, fp in p.fields.items():
+            groups.setdefault(fk, []).append((offs[j], p, fp))
+    fields: dict[tuple[str, str], FieldPart] = {}
+    for (key, kind), pieces in groups.items():
+        dense = len(pieces) == len(parts) and all(fp.rows is None for _, _, fp in pieces)
+        rows_all = None if dense else b"".join(
+            K.iota_u32(off, p.n) if fp.rows is None else K.shift_u32(fp.rows, off) for off, p, fp in pieces)
+        cut = [r + off for off, _, fp in pieces for r in fp.cut]
+        pool = None
+        if kind in ("str", "obj") and any(fp.pool is not None for _, _, fp in pieces):
+            pool, codes = [], []  # one pool: each distinct pool once (the string table for id parts)
+            where: dict[int, int] = {}
+            for _, _, fp in pieces:
+                src_pool = fp.pool if fp.pool is not None else strings
+                at = where.get(id(src_pool))
+                if at is None:
+                    at = where[id(src_pool)] = len(pool)
+                    pool.extend(src_pool)
+                codes.append(K.shift_u32(fp.values, at) if at else bytes(fp.values))
+            values: Any = b"".join(codes)
+        elif kind == "bytes":
+            values = [v for _, _, fp in pieces for v in fp.values]  # type: ignore[union-attr]
+        elif kind == "none":
+            values = None
+        else:
+            values = b"".join(bytes(fp.values) for _, _, fp in pieces)  # type: ignore[arg-type]
+        if perm is not None:
+            cut = moved(cut)
+            if rows_all is None:
+                index = perm
+            else:
+                rows_all, index = K.take_sparse(perm, rows_all, n)
+            if kind == "bytes":
+                values = [values[i] for i in array("I", index)]
+            elif values is not None:
+                values = K.take(values, _VALUE_SIZE[kind], index)
+        fields[(key, kind)] = FieldPart(rows_all, values, cut, pool)
+    in_order = True if sort else all(p.in_order for p in parts)
+    return EventPart(n, order(ts, 8), order(cat("seq"), 8), order(cat("level"), 1), source,
+                     order(cat("logger"), 4), order(cat("message"), 4), order(cat("tid"), 4),
+                     message_cut, fields_cut, fields, in_order)
 
 
-def _put_deltas(dst: dict[str, Any], name: str, a: Any, first: int = 0) -> None:
-    """``a`` as differences from the previous value (the first one ``a[0] - first``)."""
-    np = _np()
-    d = np.empty(len(a), np.int64)
-    if len(a):
-        d[0] = int(a[0]) - first
-        np.subtract(a[1:], a[:-1], out=d[1:])
-    _put_ints(dst, name, d)
+def _to_numpy(p: EventPart, strings: list[str], sources: list[dict[str, Any]]) -> Columns:
+    """An event part as numpy columns (ttview's model)."""
+    import numpy as np
+
+    from .events import _obj_array
+
+    def arr(buf: Bytes, dtype: str) -> Any:
+        return np.frombuffer(buf, dtype)
+
+    n = p.n
+    source = np.full(n, p.source, np.uint32) if isinstance(p.source, int) else arr(p.source, "<u4").copy()
+    fields = {}
+    for (key, kind), fp in p.fields.items():
+        rows = None if fp.rows is None else arr(fp.rows, "<u4")
+        sids = False
+        if kind == "int":
+            values: Any = arr(fp.values, "<i8")  # type: ignore[arg-type]
+        elif kind == "float":
+            values = arr(fp.values, "<f8")  # type: ignore[arg-type]
+        elif kind == "bool":
+            values = arr(fp.values, "u1")  # type: ignore[arg-type]
+        elif kind in ("str", "obj"):
+            codes = arr(fp.values, "<u4")  # type: ignore[arg-type]
+            if fp.pool is None:
+                values, sids = codes, True
+            else:
+                values = _obj_array(fp.pool)[codes]
+        elif kind == "bytes":
+            values = _obj_array(list(fp.values))  # type: ignore[arg-type]
+        else:
+            values = None
+        fields[(key, kind)] = FieldData(rows, values, np.asarray(fp.cut, dtype=np.int64), sids)
+    return Columns(n, arr(p.ts, "<i8"), arr(p.seq, "<u8").view(np.int64), arr(p.level, "u1"), source,
+                   arr(p.logger, "<u4"), arr(p.message, "<u4"), arr(p.tid, "<u4"),
+                   np.asarray(p.message_cut, dtype=np.int64), np.asarray(p.fields_cut, dtype=np.int64),
+                   fields, strings, sources)
 
 
-def _put_floats(dst: dict[str, Any], v: Any) -> None:
-    """Floats as float64, or, when every value is exactly k / 10**s, as the integers k and s."""
-    np = _np()
-    if len(v) and np.isfinite(v[:64]).all():
-        sample = v[:64]
-        bits = v.view(np.int64)
-        limit = 2.0**53
-        for scale in range(_MAX_SCALE + 1):
-            p = 10.0**scale
-            k = np.rint(sample * p)
-            if np.abs(k).max() >= limit:
-                break
-            if not np.array_equal((k.astype(np.int64) / p).view(np.int64), sample.view(np.int64)):
-                continue
-            k = np.multiply(v, p)
-            np.rint(k, out=k)
-            kmin, kmax = k.min(), k.max()
-            if not (-limit < kmin and kmax < limit):  # also false for an infinity or a NaN
-                break
-            ki = k.astype(np.int64)
-            if np.array_equal(np.divide(ki, p, out=k).view(np.int64), bits):
-                _put_ints(dst, "values", ki, int(kmin), int(kmax))
-                dst["scale"] = scale
-                return
-    dst["values"] = _typed(TAG_F64, v.astype("<f8", copy=False))
+# ---- chunks -------------------------------------------------------------------------------------
 
 
-def _in_time_order(parts: list[Columns]) -> bool:
-    """Whether the parts, one after the other, are in ascending ``ts`` order already."""
-    np = _np()
-    last = None
-    for p in parts:
-        if not p.n:
-            continue
-        ts = p.ts
-        if last is not None and int(ts[0]) < last:
-            return False
-        for a in range(0, p.n - 1, 1 << 20):  # in blocks: no temporary the size of the part
-            block = ts[a : a + (1 << 20) + 1]
-            if bool(np.less(block[1:], block[:-1]).any()):
-                return False
-        last = int(ts[-1])
-    return True
+def _put_ints(dst: dict[str, Any], name: str, buf: Bytes, code: str, delta_from: int | None = None) -> None:
+    """``dst[name]`` (and ``dst[name + "_hi"]`` when split): the integers of ``buf`` (or their
+    deltas) as the narrowest typed array, by the rule of ``K.pack_ints``."""
+    tag, data, hi_tag, hi_data = K.pack_ints(buf, code, delta_from)
+    dst[name] = Tag(tag, data)
+    if hi_tag:
+        dst[name + "_hi"] = Tag(hi_tag, hi_data)
+
+
+def _rows_in(rows: list[int], lo: int, hi: int, shift: int) -> list[int]:
+    """The ascending ``rows`` in [lo, hi), moved by ``shift``."""
+    i, j = bisect.bisect_left(rows, lo), bisect.bisect_left(rows, hi)
+    return [r + shift for r in rows[i:j]]
 
 
 class _Layout:
     """How parts in time order (sharing one string table) become a file's chunks.
 
-    What depends on the whole file is decided up front, over every part, as it would be on the
-    parts merged into one set of columns: the order of the field columns (first appearance) and
-    the string ids of their names; which ``str``/``obj`` columns are written as text (one that
-    is text in some part, or whose values are mostly distinct: more than 64 values, fewer than
-    two per distinct one); and the file's string table, of only the strings used. :meth:`chunk`
-    then builds the columns of one chunk from views of the parts it spans (copying only where a
-    chunk spans two parts), with the file's string ids.
+    What depends on the whole file is decided up front, over every part: the order of the
+    field columns (first appearance) and the string ids of their names; which ``str``/``obj``
+    columns are written as text (one that is text in some part, or whose values are mostly
+    distinct: more than 64 values, fewer than two per distinct one); and the file's string
+    table, of only the strings used. :meth:`chunk` then builds one chunk map from views of the
+    parts it spans (copying only where a chunk spans two parts), with the file's string ids.
     """
 
-    def __init__(self, parts: list[Columns], table: list[str], intern: Any) -> None:
-        np = _np()
+    def __init__(self, parts: list[EventPart], table: list[str], intern: Any) -> None:
         self.parts = [p for p in parts if p.n]
         self.starts = [0]
         for p in self.parts:
             self.starts.append(self.starts[-1] + p.n)
-        by_key: dict[tuple[str, str], list[FieldData]] = {}
+        by_key: dict[tuple[str, str], list[FieldPart]] = {}
         for p in self.parts:
-            for fk, fd in p.fields.items():
-                by_key.setdefault(fk, []).append(fd)
+            for fk, fp in p.fields.items():
+                by_key.setdefault(fk, []).append(fp)
         self.order = list(by_key)
         keys = {fk: intern(fk[0]) for fk in self.order}
-        self.table_obj: Any = None
+        self.table = table
         self.as_text: set[tuple[str, str]] = set()
-        for fk, fds in by_key.items():
+        for fk, fps in by_key.items():
             if fk[1] not in ("str", "obj"):
                 continue
-            if not all(fd.sids for fd in fds):
-                self.as_text.add(fk)  # concat_columns: a column partly text is all text
+            if any(fp.pool is not None for fp in fps):
+                self.as_text.add(fk)  # a column partly text is all text
                 continue
-            total = sum(len(fd.values) for fd in fds)
+            total = sum(len(fp.values) // 4 for fp in fps)  # type: ignore[arg-type]
             if total > 64:  # mostly distinct values (order ids) are kept as text
-                seen = np.zeros(len(table), bool)
-                for fd in fds:
-                    seen[fd.values] = True
-                if int(seen.sum()) * 2 > total:
+                seen = bytearray(len(table))
+                for fp in fps:
+                    K.mark_u32(seen, fp.values)
+                if seen.count(1) * 2 > total:
                     self.as_text.add(fk)
-        used = np.zeros(len(table), bool)
-        used[0] = True
+        used = bytearray(len(table))
+        used[0] = 1
         for p in self.parts:
-            for ids in (p.logger, p.message):
-                if _is_repeat(ids):
-                    used[int(ids[0])] = True
-                else:
-                    used[ids] = True
-        used[list(keys.values())] = True
-        for fk, fds in by_key.items():
+            K.mark_u32(used, p.logger)
+            K.mark_u32(used, p.message)
+        for sid in keys.values():
+            used[sid] = 1
+        for fk, fps in by_key.items():
             if fk[1] in ("str", "obj") and fk not in self.as_text:
-                for fd in fds:
-                    used[fd.values] = True
-        self.newid: Any = None
-        if used.all():
+                for fp in fps:
+                    K.mark_u32(used, fp.values)
+        self.newid: bytes | None = None
+        if used.count(0) == 0:
             self.strings = table
             self.keys = keys
         else:
-            self.newid = (np.cumsum(used) - 1).astype(np.uint32)
-            self.strings = self._table_obj(table)[used].tolist()
-            self.keys = {fk: int(self.newid[sid]) for fk, sid in keys.items()}
-        self.table = table
+            self.newid = K.lut_from_mask(used)
+            self.strings = list(itertools.compress(table, used))
+            self.keys = {fk: _u32_at(self.newid, sid) for fk, sid in keys.items()}
 
-    def _table_obj(self, table: list[str]) -> Any:
-        if self.table_obj is None:
-            self.table_obj = _obj_array(table)
-        return self.table_obj
-
-    def _slices(self, a: int, b: int) -> Iterator[tuple[Columns, int, int]]:
-        """(part, lo, hi): the rows of each part that fall in file rows [a, b)."""
-        import bisect
-
+    def _slices(self, a: int, b: int) -> Iterator[tuple[EventPart, int, int, int]]:
+        """(part, lo, hi, at): the rows [lo, hi) of each part that fall in file rows [a, b),
+        and where they start in the chunk."""
         i = bisect.bisect_right(self.starts, a) - 1
         while i < len(self.parts) and self.starts[i] < b:
             s = self.starts[i]
-            yield self.parts[i], max(a, s) - s, min(b, self.starts[i + 1]) - s
+            lo, hi = max(a, s) - s, min(b, self.starts[i + 1]) - s
+            yield self.parts[i], lo, hi, s + lo - a
             i += 1
+
+    def _renumbered(self, ids: Bytes) -> Bytes:
+        if self.newid is None:
+            return ids
+        return K.remap_u32(ids, self.newid)[0]
 
     def stats(self, a: int, b: int) -> dict[str, Any]:
         """The index entry of the chunk of file rows [a, b)."""
-        np = _np()
         slices = list(self._slices(a, b))
         levels: set[int] = set()
-        for p, lo, hi in slices:
-            lv = p.level[lo:hi]
-            least, most = int(lv.min()), int(lv.max())
-            if least == most:  # one level (the common case): no count needed
-                levels.add(least)
-            else:
-                levels.update(np.flatnonzero(np.bincount(lv, minlength=256)).tolist())
+        loggers: set[int] | None = set()
+        for p, lo, hi, _ in slices:
+            levels.update(K.distinct(_view(p.level, 1, lo, hi), "B", 256))
+            if loggers is not None:
+                found = K.distinct(_view(p.logger, 4, lo, hi), "I", MAX_LOGGERS_IN_INDEX)
+                loggers = None if found is None else loggers | set(found)
+                if loggers is not None and len(loggers) > MAX_LOGGERS_IN_INDEX:
+                    loggers = None
         first, last = slices[0], slices[-1]
-        return {"n": b - a, "ts_min": int(first[0].ts[first[1]]), "ts_max": int(last[0].ts[last[2] - 1]),
-                "levels": sorted(levels)}
+        entry: dict[str, Any] = {
+            "n": b - a,
+            "ts_min": struct.unpack_from("<q", first[0].ts, 8 * first[1])[0],
+            "ts_max": struct.unpack_from("<q", last[0].ts, 8 * (last[2] - 1))[0],
+            "levels": sorted(levels),
+        }
+        if loggers is not None:
+            ids = sorted(loggers)
+            entry["loggers"] = ids if self.newid is None else [_u32_at(self.newid, i) for i in ids]
+        return entry
 
-    def chunk(self, a: int, b: int) -> Columns:
-        """The columns of file rows [a, b), with the file's string ids and field order."""
-        sub = concat_columns([_slice_columns(p, lo, hi) for p, lo, hi in self._slices(a, b)])
-        newid = self.newid
-        fields = {}
+    def chunk(self, a: int, b: int, stats: dict[str, Any]) -> dict[str, Any]:
+        """The chunk map of file rows [a, b), with the file's string ids and field order."""
+        slices = list(self._slices(a, b))
+        n = b - a
+
+        def col(name: str, size: int) -> Bytes:
+            return _join([_view(getattr(p, name), size, lo, hi) for p, lo, hi, _ in slices])
+
+        chunk: dict[str, Any] = {k: stats[k] for k in ("n", "ts_min", "ts_max", "levels")}
+        ts = col("ts", 8)
+        _put_ints(chunk, "ts", ts, "q", stats["ts_min"])
+        seq = col("seq", 8)
+        seq_first = struct.unpack_from("<q", seq, 0)[0]
+        chunk["seq_base"] = seq_first & 0xFFFFFFFFFFFFFFFF
+        _put_ints(chunk, "seq", seq, "q", seq_first)
+        chunk["level"] = Tag(TAG_U8, col("level", 1))
+        sources = [p.source if isinstance(p.source, int) else _view(p.source, 4, lo, hi)
+                   for p, lo, hi, _ in slices]
+        if len(set(map(type, sources))) == 1 and type(sources[0]) is int and len(set(sources)) == 1 \
+                and sources[0] < 1 << 16:  # one source in every row: no array to scan
+            chunk["source"] = Tag(TAG_U8, bytes((sources[0],)) * n) if sources[0] < 256 else \
+                Tag(TAG_U16, struct.pack("<H", sources[0]) * n)
+        else:
+            source = _join([_U32.pack(s) * (hi - lo) if isinstance(s, int) else s
+                            for s, (_, lo, hi, _) in zip(sources, slices, strict=True)])
+            _put_ints(chunk, "source", source, "I")
+        _put_ints(chunk, "logger", self._renumbered(col("logger", 4)), "I")
+        _put_ints(chunk, "message", self._renumbered(col("message", 4)), "I")
+        _put_ints(chunk, "tid", col("tid", 4), "I")
+        for name in ("message_cut", "fields_cut"):
+            rows = [r for p, lo, hi, at in slices for r in _rows_in(getattr(p, name), lo, hi, at - lo)]
+            if rows:
+                chunk[name] = rows
+        fields = []
         for fk in self.order:
-            fd = sub.fields.get(fk)
-            if fd is None:
+            column = self._field(fk, slices, n)
+            if column is not None:
+                fields.append(column)
+        chunk["fields"] = fields
+        return chunk
+
+    def _field(self, fk: tuple[str, str], slices: list[tuple[EventPart, int, int, int]],
+               n: int) -> dict[str, Any] | None:
+        """One field column map of a chunk, or None if no event of the chunk has the field."""
+        key, kind = fk
+        size = _VALUE_SIZE.get(kind, 0)
+        pieces = []  # (field part, first value, end value, rows in the chunk or None, at, count)
+        for p, lo, hi, at in slices:
+            fp = p.fields.get(fk)
+            if fp is None:
                 continue
-            if fd.sids and fk in self.as_text:
-                texts = self._table_obj(self.table)[fd.values.astype(_np().int64)]
-                fd = FieldData(fd.rows, texts, fd.cut, False)
-            elif fd.sids and newid is not None:
-                fd = FieldData(fd.rows, newid[fd.values], fd.cut, True)
-            fields[fk] = fd
-        logger, message = sub.logger, sub.message
-        if newid is not None:
-            logger, message = newid[logger], newid[message]
-        return replace(sub, logger=logger, message=message, fields=fields)
-
-
-def _slice_columns(c: Columns, lo: int, hi: int) -> Columns:
-    """Rows [lo, hi) of ``c`` as columns of their own (views where possible; rows renumbered)."""
-    np = _np()
-    if lo == 0 and hi == c.n:
-        return c
-    fields = {}
-    for fk, fd in c.fields.items():
-        if fd.rows is None:
-            rows, i, j = None, lo, hi
-        else:
-            i, j = (int(x) for x in np.searchsorted(fd.rows, (lo, hi)))
-            if i == j:
-                continue
-            rows = None if j - i == hi - lo else fd.rows[i:j] - fd.rows.dtype.type(lo)
-        values = None if fd.values is None else fd.values[i:j]
-        fields[fk] = FieldData(rows, values, _rows_in(fd.cut, lo, hi), fd.sids)
-    return Columns(hi - lo, c.ts[lo:hi], c.seq[lo:hi], c.level[lo:hi], c.source[lo:hi], c.logger[lo:hi],
-                   c.message[lo:hi], c.tid[lo:hi], _rows_in(c.message_cut, lo, hi),
-                   _rows_in(c.fields_cut, lo, hi), fields, c.strings, c.sources)
-
-
-def _rows_in(rows: Any, lo: int, hi: int) -> Any:
-    """The row numbers in [lo, hi), renumbered from lo."""
-    if not len(rows):
-        return rows
-    return rows[(rows >= lo) & (rows < hi)] - lo
-
-
-def _encode_chunk(cols: Columns, a: int, b: int, stats: dict[str, Any], keys: dict[tuple[str, str], int],
-                  spans: dict[tuple[str, str], tuple[int, int]]) -> list[Any]:
-    """Events ``a`` to ``b`` of ``cols`` as one chunk map (CBOR, in pieces: see
-    :func:`_cbor_parts`); ``spans``: where each sparse field's rows for this chunk are."""
-    chunk: dict[str, Any] = dict(stats)
-    _put_deltas(chunk, "ts", cols.ts[a:b], int(cols.ts[a]))
-    chunk["seq_base"] = int(cols.seq[a]) & 0xFFFFFFFFFFFFFFFF
-    _put_deltas(chunk, "seq", cols.seq[a:b], int(cols.seq[a]))
-    chunk["level"] = _typed(TAG_U8, cols.level[a:b])
-    for name in ("source", "logger", "message", "tid"):
-        _put_ints(chunk, name, getattr(cols, name)[a:b])
-    for name in ("message_cut", "fields_cut"):
-        rows = getattr(cols, name)
-        if len(rows):
-            sel = rows[(rows >= a) & (rows < b)]
-            if len(sel):
-                chunk[name] = (sel - a).tolist()
-    fields = []
-    for (key, kind), fd in cols.fields.items():
-        col: dict[str, Any] = {"key": keys[(key, kind)], "kind": kind}
-        if fd.rows is None:
-            lo, hi = a, b
-        else:
-            lo, hi = spans[(key, kind)]
-            if hi == lo:
-                continue
-            if hi - lo < b - a:
-                _put_deltas(col, "rows", fd.rows[lo:hi], a)
-        vals = None if fd.values is None else fd.values[lo:hi]
-        if kind == "int":
-            _put_ints(col, "values", vals)
-        elif kind == "float":
-            _put_floats(col, vals)
-        elif kind == "bool":
-            col["values"] = _typed(TAG_U8, vals.astype("u1", copy=False))
+            if fp.rows is None:
+                i, j, rows = lo, hi, None
+            else:
+                rv = memoryview(fp.rows).cast("B").cast("I")
+                i, j = bisect.bisect_left(rv, lo), bisect.bisect_left(rv, hi)
+                if i == j:
+                    continue
+                rows = None if j - i == hi - lo else K.shift_u32(_view(fp.rows, 4, i, j), at - lo)
+            pieces.append((fp, i, j, rows, at, hi - lo, lo))
+        if not pieces:
+            return None
+        col: dict[str, Any] = {"key": self.keys[fk], "kind": kind}
+        if sum(j - i for _, i, j, *_ in pieces) < n:
+            rows_b = _join([K.iota_u32(at, count) if rows is None else rows
+                            for _, _, _, rows, at, count, _ in pieces])
+            _put_ints(col, "rows", rows_b, "I", 0)
+        if kind in ("int", "float", "bool"):
+            vals = _join([_view(fp.values, size, i, j) for fp, i, j, *_ in pieces])
+            if kind == "int":
+                _put_ints(col, "values", vals, "q")
+            elif kind == "float":
+                scaled = K.float_scale(vals, _MAX_SCALE)
+                if scaled is None:
+                    col["values"] = Tag(TAG_F64, vals)
+                else:
+                    _put_ints(col, "values", scaled[1], "q")
+                    col["scale"] = scaled[0]
+            else:
+                col["values"] = Tag(TAG_U8, vals)
         elif kind in ("str", "obj"):
-            if fd.sids:
-                _put_ints(col, "values", vals)
+            if fk in self.as_text:
+                texts = [K.join_text(_view(fp.values, 4, i, j), self.table if fp.pool is None else fp.pool)
+                         for fp, i, j, *_ in pieces]
+                if any(t is None for t in texts):  # a text holds U+0000: an array of texts
+                    col["values"] = [v for fp, i, j, *_ in pieces for v in _part_values(
+                        FieldPart(None, _view(fp.values, 4, i, j), [], fp.pool), kind, j - i, self.table)]
+                else:
+                    col["values"] = Utf8(b"\0".join(texts))  # type: ignore[arg-type]
             else:
-                texts = vals.tolist()
-                joined = "\0".join(texts)  # one string: far faster to write and read than many
-                col["values"] = joined if joined.count("\0") == len(texts) - 1 else texts
+                codes = _join([_view(fp.values, 4, i, j) for fp, i, j, *_ in pieces])
+                _put_ints(col, "values", self._renumbered(codes), "I")
         elif kind == "bytes":
-            col["values"] = vals.tolist()
-        if len(fd.cut):
-            cut = fd.cut[(fd.cut >= a) & (fd.cut < b)]
-            if len(cut):
-                col["cut"] = (cut - a).tolist()
-        fields.append(col)
-    chunk["fields"] = fields
-    return _cbor_parts(chunk)
-
-
-_BIG = 4096  # a byte string at least this long is a piece of its own rather than copied
-
-
-def _cbor_parts(obj: Any) -> list[Any]:
-    """``cbor2.dumps(obj)`` as a list of bytes-like pieces, the same bytes once joined.
-
-    Typed arrays (``cbor2.CBORTag`` of a numpy array or bytes) of at least ``_BIG`` bytes are
-    pieces of their own, not copied: the compressor reads them where they are. Maps, arrays,
-    ints and tags are written here; anything else by cbor2.
-    """
-    parts: list[Any] = []
-    small = bytearray()
-
-    def emit(x: Any) -> None:
-        t = type(x)
-        if t is dict:
-            small.extend(_cbor_head(5, len(x)))
-            for k, v in x.items():
-                emit(k)
-                emit(v)
-        elif t is list:
-            small.extend(_cbor_head(4, len(x)))
-            for v in x:
-                emit(v)
-        elif t is int and -(1 << 64) <= x < 1 << 64:
-            small.extend(_cbor_head(0, x) if x >= 0 else _cbor_head(1, -1 - x))
-        elif t is cbor2.CBORTag and not isinstance(x.value, (str, list, dict, cbor2.CBORTag)):
-            data = memoryview(x.value).cast("B")
-            small.extend(_cbor_head(6, x.tag))
-            small.extend(_cbor_head(2, len(data)))
-            if len(data) >= _BIG:
-                parts.append(bytes(small))
-                small.clear()
-                parts.append(data)
-            else:
-                small.extend(data)
-        else:
-            small.extend(cbor2.dumps(x))
-
-    emit(obj)
-    if small:
-        parts.append(bytes(small))
-    return parts
-
+            col["values"] = [v for fp, i, j, *_ in pieces for v in fp.values[i:j]]  # type: ignore[index]
+        cut = [r for fp, _, _, _, at, count, lo in pieces for r in _rows_in(fp.cut, lo, lo + count, at - lo)]
+        if cut:
+            col["cut"] = cut
+        return col

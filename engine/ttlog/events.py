@@ -1,24 +1,167 @@
-"""The event columns model: events as typed numpy columns, and merging them by time.
+"""The event columns model: what the ring decoder returns, what the snapshot writer holds and
+writes, and the numpy columns a reader builds. One typed contract for each stage:
 
-:class:`Columns` is what the snapshot writer builds from ring batches (``RingReader.poll()``)
-and what it cuts into chunks; :class:`FieldData` is one (key, kind) field column of it.
-:func:`concat_columns` merges column sets by ``ts`` (stable).
+1. :class:`DecodedBatch` -- ``ttlog.reader.decode`` (C) and ``py_decode`` (its twin) turn ring
+   records into little-endian typed arrays in bytes-like objects (docs/FORMAT.md, "Decoded
+   batches"). Ids are the ring's string ids.
+2. :class:`EventPart` / :class:`FieldPart` -- ``ttlog.codec.SnapshotWriter.add`` keeps each batch
+   as one part: the same typed arrays (views, not copies), ring string ids remapped to the
+   writer's one string table, text columns as codes into a pool of strings. No numpy: the
+   writer's arithmetic runs in ``ttlog.kernels.K`` (C, or the pure-Python twin).
+3. :class:`ChunkMap` / :class:`FieldColumnMap` / :class:`IndexEntry` -- the CBOR maps the writer
+   puts in a snapshot (docs/FORMAT.md, "Snapshot files"): typed arrays narrowed to RFC 8746 tags.
+4. :class:`Columns` / :class:`FieldData` -- events as numpy columns merged by time: what
+   ``ttview`` decodes a snapshot into and what :meth:`ttlog.codec.SnapshotWriter.columns` gives
+   its live tail. :func:`concat_columns` merges column sets by ``ts`` (stable). numpy is
+   imported inside the functions that need it, and only stage 4 needs it.
+
+Typed arrays are named by ``struct`` type codes: ``q`` int64, ``Q`` uint64, ``I`` uint32,
+``B`` uint8, ``d`` float64, all little-endian.
 
 Invariants:
-- Every per-event array of a :class:`Columns` has length ``n``; ``rows`` of a sparse field are
-  ascending row numbers below ``n``.
+- Every per-event array of a part, a chunk or a :class:`Columns` has ``n`` elements; ``rows`` of
+  a sparse field are ascending row numbers below ``n``, one value per row.
 - A merge is stable: events with equal ``ts`` keep the order of their parts.
-- No UI library and no polars; numpy is imported inside the functions that need it, so
-  importing ``ttlog`` does not import numpy.
+- No UI library and no polars; importing this module imports no third-party package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["Columns", "FieldData", "concat_columns"]
+__all__ = [
+    "Bytes",
+    "ChunkMap",
+    "Columns",
+    "DecodedBatch",
+    "EventPart",
+    "FieldColumnMap",
+    "FieldData",
+    "FieldPart",
+    "IndexEntry",
+    "concat_columns",
+]
+
+Bytes = bytes | bytearray | memoryview
+"""A typed array: little-endian values of the type its name in the contract says."""
+
+
+# ---- 1. what the ring decoder returns -----------------------------------------------------------
+
+
+class DecodedBatch(TypedDict):
+    """``ttlog.reader.decode(buf, start_pos)`` (``Batch.cols``): the records of one stretch of a ring.
+
+    ``columns`` maps (key, kind) -- the key a ring string id (int) or, when the ring's table had
+    no room, the key's text (str); the kind one of ``int float bool none str bytes obj`` -- to
+    ``(rows, values, cut)``: ``rows`` uint32 ascending row numbers (``I``), ``cut`` the rows whose
+    value was cut at ``max_str``, and ``values`` by kind: ``int`` int64 (``q``), ``float``
+    float64 (``d``), ``bool`` uint8 0/1 (``B``), ``none`` None, ``str``/``obj`` a pair (uint32
+    codes, list of the distinct texts the codes index), ``bytes`` a list of bytes.
+    """
+
+    n: int  # records decoded
+    end: int  # ring position after the last one
+    error: str | None  # why decoding stopped early (a bad record), else None
+    seq: Bytes  # Q: each record's seq
+    ts: Bytes  # q: ns since the epoch
+    tid: Bytes  # I: native thread id
+    logger: Bytes  # I: ring string id of the logger name
+    message: Bytes  # I: ring string id of the message, 0 when it is inline
+    level: Bytes  # B
+    inline: list[tuple[int, str, bool]]  # (row, message text, cut at max_str)
+    fields_cut: list[int]  # rows that had more fields than a record holds
+    columns: dict[tuple[int | str, str], tuple[Bytes, Any, list[int]]]
+
+
+# ---- 2. what the writer holds -------------------------------------------------------------------
+
+
+@dataclass
+class FieldPart:
+    """One (key, kind) field column of an :class:`EventPart`.
+
+    ``values`` by kind: ``int`` q, ``float`` d, ``bool`` B, ``none`` None, ``bytes`` a list of
+    bytes, ``str``/``obj`` I codes: into ``pool`` when it is set (text kept as text: mostly
+    distinct values such as order ids), else ids into the writer's string table.
+    """
+
+    rows: Bytes | None  # I, ascending rows of the part that have the field; None: every row
+    values: Bytes | list[bytes] | None
+    cut: list[int]  # ascending rows whose value was cut at the ring's max_str
+    pool: list[str] | None = None
+
+
+@dataclass
+class EventPart:
+    """The events of one batch (or of several merged), as the writer keeps them until it writes.
+
+    ``logger`` and ``message`` are ids into the writer's string table; ``source`` indexes its
+    source records, one index for every row (an int) or one per row (I).
+    """
+
+    n: int
+    ts: Bytes  # q
+    seq: Bytes  # Q
+    level: Bytes  # B
+    source: int | Bytes
+    logger: Bytes  # I
+    message: Bytes  # I
+    tid: Bytes  # I
+    message_cut: list[int]  # ascending rows whose message was cut at max_str
+    fields_cut: list[int]  # ascending rows that had more fields than a record holds
+    fields: dict[tuple[str, str], FieldPart]  # (key text, kind), in order of first appearance
+    in_order: bool  # ts never decreases within the part
+
+
+# ---- 3. what the writer writes ------------------------------------------------------------------
+
+
+class IndexEntry(TypedDict, total=False):
+    """One entry of a snapshot header's ``index``: a chunk's stats, for skipping it unread."""
+
+    n: int
+    ts_min: int
+    ts_max: int
+    levels: list[int]  # distinct levels, ascending
+    loggers: list[int]  # string ids of the chunk's loggers, ascending; absent if more than 64
+
+
+class FieldColumnMap(TypedDict, total=False):
+    """One field column of a chunk (docs/FORMAT.md, "Field column map")."""
+
+    key: int  # string id of the field name
+    kind: str
+    rows: Any  # typed array of row deltas (rows_hi when split); absent: every row
+    values: Any  # typed array, float64 array, joined text, list of text or of bytes; absent for none
+    scale: int  # float as integers k / 10**scale
+    cut: list[int]
+
+
+class ChunkMap(TypedDict, total=False):
+    """One chunk of a snapshot (docs/FORMAT.md, "Chunk map"); ``name_hi`` keys hold the high
+    part of a split integer array."""
+
+    n: int
+    ts_min: int
+    ts_max: int
+    levels: list[int]
+    ts: Any  # deltas from ts_min
+    seq_base: int
+    seq: Any  # deltas from seq_base
+    level: Any  # uint8
+    source: Any
+    logger: Any
+    message: Any
+    tid: Any
+    message_cut: list[int]
+    fields_cut: list[int]
+    fields: list[FieldColumnMap]
+
+
+# ---- 4. what a reader builds (numpy) ------------------------------------------------------------
 
 
 def _np() -> Any:

@@ -1,4 +1,4 @@
-"""Snapshot files on disk: names, atomic LZ4-framed writes, listing, retention.
+"""Snapshot files on disk: names, atomic LZ4-framed writes, listing, retention, the header.
 
 Invariants:
 - A snapshot appears under its final name only when complete and on disk: it is written to a
@@ -6,22 +6,22 @@ Invariants:
   final name and the directory fsynced. A failed write raises :class:`SnapshotError` (one line)
   and leaves no temporary file behind.
 - An existing file is never replaced: a name that is taken gets a counter.
-- No UI library, no polars, no numpy here.
+- No UI library, no polars, no numpy, no third-party package here.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import queue
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import lz4.frame
+from .cbor import Decoder, Incomplete
+from .lz4frame import MAGIC as LZ4_MAGIC
+from .lz4frame import FrameHeader, block_content, iter_blocks, read_frame_header, write_frame
 
 __all__ = [
     "SUFFIX",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 SUFFIX = ".ttsnap"
-LZ4_MAGIC = b"\x04\x22\x4d\x18"
 HEADER_KEYS_STOP = ("strings", "chunks")
 """The keys after the header: a header reader stops at the first of them."""
 
@@ -126,55 +125,9 @@ def write_atomic(directory: Path, name: str, pieces: Iterator[Any], level: int) 
 
 
 def _compress_to(fd: int, pieces: Iterator[Any], level: int) -> None:
-    """Compress ``pieces`` (each a bytes-like object or a list of them) into one LZ4 frame written
-    to ``fd``, each piece ending a block (so the header piece can be decompressed alone)."""
-    todo: queue.Queue[Any] = queue.Queue(maxsize=4)
-    failed: list[BaseException] = []
-
-    def worker() -> None:
-        comp = None
-        out: list[bytes] = []
-        pending = 0
-        while True:
-            piece = todo.get()
-            if failed:  # keep taking pieces so the producer never blocks
-                if piece is None:
-                    return
-                continue
-            try:
-                if comp is None:
-                    # auto_flush: each piece ends a block, so the header can be decompressed alone
-                    comp = lz4.frame.LZ4FrameCompressor(
-                        compression_level=level, content_checksum=True,
-                        block_size=lz4.frame.BLOCKSIZE_MAX4MB, auto_flush=True)
-                    out.append(comp.begin())
-                if piece is None:
-                    out.append(comp.flush())
-                    _write_all(fd, out)
-                    return
-                for part in piece if isinstance(piece, list) else (piece,):
-                    out.append(comp.compress(part))
-                    pending += len(out[-1])
-                if pending >= 4 << 20:
-                    _write_all(fd, out)
-                    out, pending = [], 0
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-                failed.append(exc)
-                if piece is None:
-                    return
-
-    thread = threading.Thread(target=worker, name="snapshot-compress", daemon=True)
-    thread.start()
-    try:
-        for piece in pieces:
-            if failed:
-                break
-            todo.put(piece)
-    finally:
-        todo.put(None)
-        thread.join()
-    if failed:
-        raise failed[0]
+    """Write ``pieces`` to ``fd`` as one LZ4 frame (:func:`ttlog.lz4frame.write_frame`: each piece
+    starts a new block, a final ``Trailer`` piece is stored as it is)."""
+    write_frame(pieces, lambda parts: _write_all(fd, parts), level)
 
 
 def _with_counter(name: str, counter: int) -> str:
@@ -268,36 +221,62 @@ def apply_retention(directory: str | os.PathLike[str], *, max_files: int | None 
 
 
 
+MAX_HEADER_BYTES = 64 << 20
+"""A header (every key before ``strings``) larger than this is refused as not a snapshot's."""
+
+
 def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The header keys of a snapshot (every key before ``strings``), unchecked: decompresses and
-    decodes only the file's first part. Raises SnapshotError (one line) or, for bytes that are no
-    snapshot header, ValueError."""
-    import cbor2
-
+    decodes only the blocks that hold them, with the engine's own LZ4 and CBOR readers (no
+    third-party package). Raises SnapshotError (one line) for a file that cannot be opened or is
+    not an LZ4 frame, ValueError (one line) for bytes that are no snapshot header."""
     p = Path(path)
     try:
         with open(p, "rb") as fh:
-            magic = fh.read(4)
+            start = fh.read(19)
+            if start[:4] != LZ4_MAGIC:
+                raise SnapshotError(f"{p}: not a ttlog snapshot (not an LZ4 frame)")
+            frame = read_frame_header(start)
+            fh.seek(frame.size)
+            return _header_from_blocks(iter_blocks(fh, frame), frame)
     except OSError as exc:
-        raise SnapshotError(f"{p}: cannot open snapshot: {exc.strerror or exc}") from None
-    if magic != LZ4_MAGIC:
-        raise SnapshotError(f"{p}: not a ttlog snapshot (not an LZ4 frame)")
-    with lz4.frame.open(p, "rb") as fh:
-        dec = cbor2.CBORDecoder(fh)
-        head = dec.read(1)[0]
-        if head >> 5 != 5:
-            raise ValueError("the content is not a CBOR map")
-        count = head & 31
-        if count == 24:
-            count = dec.read(1)[0]
-        elif count == 25:
-            count = int.from_bytes(dec.read(2), "big")
-        elif count >= 24:
-            raise ValueError("the content is not a CBOR map")
-        meta: dict[str, Any] = {}
-        for _ in range(count):
-            key = dec.decode()
-            if key in HEADER_KEYS_STOP:
-                break
-            meta[key] = dec.decode()
-    return meta
+        raise SnapshotError(f"{p}: cannot read snapshot: {exc.strerror or exc}") from None
+
+
+def _header_from_blocks(blocks: Iterator[tuple[int, bool, bytes]], frame: FrameHeader) -> dict[str, Any]:
+    """Decode the header keys from the content of ``blocks``, taking only as many as it needs."""
+    content = bytearray()
+    dec = Decoder(content)
+    count: int | None = None
+    meta: dict[str, Any] = {}
+    next_try = 0  # decode again once this much content is in: linear work, whatever the blocks
+    ended = False
+    while not ended:
+        try:
+            _, raw, block = next(blocks)
+            content += block_content(frame, raw, block, content[-65536:])
+        except StopIteration:
+            ended = True
+        if len(content) > MAX_HEADER_BYTES:
+            raise ValueError(f"no snapshot header in the first {MAX_HEADER_BYTES >> 20} MiB")
+        if len(content) < next_try and not ended:
+            continue
+        try:
+            if count is None:
+                major, count = dec.head()
+                if major != 5:
+                    raise ValueError("the content is not a CBOR map")
+            while len(meta) < count:
+                at = dec.pos
+                key = dec.item()
+                if isinstance(key, str) and key in HEADER_KEYS_STOP:
+                    return meta
+                try:
+                    meta[key] = dec.item()
+                except Incomplete:
+                    dec.pos = at
+                    raise
+            return meta
+        except Incomplete:
+            next_try = 2 * len(content)
+    raise ValueError("the snapshot ends inside its header")

@@ -94,6 +94,16 @@ def write_everything(log: Any) -> None:
         log.order("order", order_id=f"ORD-{i:06d}", sym="AAPL")
 
 
+def typed(m: dict[str, Any], key: str) -> list[int]:
+    """A typed array of a chunk or field map as a list (joined with its ``_hi`` half)."""
+    codes = {64: "B", 69: "H", 70: "I", 71: "Q", 72: "b", 77: "h", 78: "i", 79: "q", 86: "d"}
+    t = m[key]
+    values = list(struct.unpack(f"<{len(t.value) // struct.calcsize(codes[t.tag])}{codes[t.tag]}", t.value))
+    if key + "_hi" in m:
+        values = [v + (h << 16) for v, h in zip(values, typed(m, key + "_hi"), strict=True)]
+    return values
+
+
 def round_trip(tmp_path: Path, batches: list[Batch], **kw: Any) -> tuple[Path, Snapshot]:
     out = tmp_path / "snaps"
     out.mkdir(exist_ok=True)
@@ -103,15 +113,21 @@ def round_trip(tmp_path: Path, batches: list[Batch], **kw: Any) -> tuple[Path, S
     return path, read_snapshot(path)
 
 
-def doc_reader() -> Any:
-    """The reader printed in docs/FORMAT.md ("Snapshot files"), executed as it stands."""
+def doc_code(title: str) -> dict[str, Any]:
+    """The python block under a heading of docs/FORMAT.md's snapshot section, executed as it stands."""
     text = FORMAT_MD.read_text(encoding="utf-8")
     section = text[text.index("## Snapshot files"):]
+    section = section[section.index(f"### {title}"):]
     code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code, "FORMAT.md has no python reader in its snapshot section"
+    assert code, f"FORMAT.md has no python block under {title!r}"
     ns: dict[str, Any] = {}
     exec(compile(code.group(1), "FORMAT.md", "exec"), ns)
-    return ns["events"]
+    return ns
+
+
+def doc_reader() -> Any:
+    """The whole-file reader printed in docs/FORMAT.md."""
+    return doc_code("Reading it with nothing but lz4 and cbor2")["events"]
 
 
 # ---- round trips --------------------------------------------------------------------------------
@@ -187,11 +203,18 @@ def test_plain_lz4_and_cbor2_give_the_whole_content(tmp_path: Path) -> None:
     p, snap = round_trip(tmp_path, batches, service="trading engine/1", reason="crash", chunk_size=50)
     content = cbor2.loads(lz4.frame.decompress(p.read_bytes()))
     assert content["format"] == "ttlog-snapshot" and content["version"] == 1
-    assert list(content)[:2] == ["format", "version"] and list(content)[-2:] == ["strings", "chunks"]
+    assert list(content)[:2] == ["format", "version"]
+    assert list(content)[-3:] == ["strings", "chunks", "chunk_offsets"]
     assert content["service"] == "trading engine/1" and content["reason"] == "crash"
     assert content["count"] == len(snap) == sum(c["n"] for c in content["chunks"])
-    stats = [{k: c[k] for k in ("n", "ts_min", "ts_max", "levels")} for c in content["chunks"]]
-    assert stats == content["index"]
+    stat_keys = ("n", "ts_min", "ts_max", "levels")
+    stats = [{k: c[k] for k in stat_keys} for c in content["chunks"]]
+    assert stats == [{k: e[k] for k in stat_keys} for e in content["index"]]
+    for chunk, entry in zip(content["chunks"], content["index"], strict=True):
+        assert entry["loggers"] == sorted(set(typed(chunk, "logger")))
+    assert content["fields"][:3] == [["a", "int"], ["b", "float"], ["c", "bool"]]
+    assert {tuple(f) for f in content["fields"]} == {
+        (content["strings"][f["key"]], f["kind"]) for c in content["chunks"] for f in c["fields"]}
     assert content["strings"][0] == ""
     tags = set()
 
@@ -226,6 +249,39 @@ def test_format_md_reader_gives_the_same_events(tmp_path: Path) -> None:
         ours.append({"ts": e["ts"], "seq": e["seq"], "level": e["level"], "logger": e["logger"],
                      "message": e["message"], "fields": fields})
     assert norm_events(doc_reader()(p)) == norm_events(ours)
+
+
+def test_format_md_reads_one_chunk_alone(tmp_path: Path) -> None:
+    ns = doc_code("LZ4 blocks, and reading one chunk alone")
+    ring, path = py_ring(tmp_path, max_str=64)
+    write_everything(R.PyLogger(ring, "x"))
+    write_trading(R.PyLogger(ring, "t"), 3000)
+    batches = RingReader(path).read_all()
+    p, snap = round_trip(tmp_path, batches, chunk_size=500)
+    data = p.read_bytes()
+    assert data[:7] == bytes.fromhex("04224d1874708e")
+    content = cbor2.loads(lz4.frame.decompress(data))
+    assert ns["offsets"](data) == content["chunk_offsets"] and len(content["chunks"]) == 7
+    for i, chunk in enumerate(content["chunks"]):
+        assert ns["read_chunk"](data, i) == chunk
+    header = ns["read_header"](data)
+    assert header == {k: v for k, v in content.items() if k not in ("chunks", "chunk_offsets")}
+    strings = content["strings"]
+    assert header["fields"][0] == ["a", "int"]
+    assert [[strings[i] for i in e["loggers"]] for e in header["index"]] == [["x", "t"]] + [["t"]] * 6
+
+
+def test_index_names_the_loggers_of_a_chunk_up_to_64(tmp_path: Path) -> None:
+    ring, path = py_ring(tmp_path)
+    for i in range(200):
+        R.PyLogger(ring, f"lg{i % 70}" if i < 140 else "lg3").info("m", i=i)
+    p, _ = round_trip(tmp_path, RingReader(path).read_all(), chunk_size=100)
+    content = cbor2.loads(lz4.frame.decompress(p.read_bytes()))
+    index, strings = content["index"], content["strings"]
+    assert "loggers" not in index[0]  # 70 loggers: too many to list
+    ids = index[1]["loggers"]
+    assert ids == sorted(ids)
+    assert {strings[i] for i in ids} == {f"lg{i % 70}" for i in range(100, 140)} | {"lg3"}
 
 
 def test_compact_encodings(tmp_path: Path) -> None:
@@ -579,3 +635,39 @@ def test_engine_snapshot_stays_callable_and_imports_no_polars() -> None:
     root = str(Path(ttlog.__file__).parent.parent)
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env)
+
+
+# ---- hostile rings ------------------------------------------------------------------------------
+
+
+def test_huge_string_ids_in_a_ring_cost_no_memory(tmp_path: Path) -> None:
+    """A logger id 0xFFFFFFFF (and a message id far past the table) in the first records: the
+    writer's id maps stay bounded by the ring's string table, and the ids read as unresolved."""
+    import tracemalloc
+
+    ring, path = py_ring(tmp_path)
+    log = R.PyLogger(ring, "x")
+    for i in range(4):
+        log.info("m", i=i)
+    ring.unmap()
+    data = bytearray(path.read_bytes())
+    rec = R.read_geometry(data, str(path)).data_off
+    struct.pack_into("<I", data, rec + 28, 0xFFFFFFFF)  # the first record's logger id
+    rec += struct.unpack_from("<I", data, rec)[0]
+    struct.pack_into("<I", data, rec + 32, 0xFFFFFFF0)  # the second record's message id
+    path.write_bytes(data)
+    batches = RingReader(path).read_all()
+    tracemalloc.start()
+    try:
+        writer = SnapshotWriter()
+        for b in batches:
+            writer.add(b)
+        p = writer.write(tmp_path, reason="x")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
+    events = list(read_snapshot(p).iter_events())
+    assert [e["logger"] for e in events] == [f"<string {0xFFFFFFFF}?>", "x", "x", "x"]
+    assert [e["message"] for e in events] == ["m", f"<string {0xFFFFFFF0}?>", "m", "m"]
+    assert [e["fields"]["i"] for e in events] == [0, 1, 2, 3]
