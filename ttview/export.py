@@ -83,8 +83,8 @@ MAX_SHAPES = 64
 _FIELD_PREFIX = "field."
 _SHAPE, _ROW = "\x00shape", "\x00row"  # helper columns; no export column can be named so
 _FRAME_CORE = ("ts", "seq", "level", "logger", "message", "service", "pid", "tid", "cut")
-# Characters that must never reach a terminal: C0 (but tab and newline), DEL, C1, bidi controls.
-_TERMINAL_UNSAFE = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+# Characters that must never reach a terminal: the one policy of ttview.textsafe (tab and LF kept).
+from ttview.textsafe import TERMINAL_UNSAFE_REGEX as _TERMINAL_UNSAFE  # noqa: E402
 
 Progress = Callable[[int, int], None]
 """``progress(rows_written, rows_total)``, called after each chunk."""

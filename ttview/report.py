@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ttview.textsafe import json_escape_unsafe
 from ttview.textsafe import visible as _visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -157,16 +158,12 @@ def range_line(frame: pl.DataFrame) -> str:
 
 # ---- JSON --------------------------------------------------------------------------------------
 
-# Characters JSON may carry raw but a terminal must not see: DEL, C1, invisible and bidi controls.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-
-
 def print_json(obj: object) -> None:
     """``obj`` as indented JSON on stdout; NaN and infinity become null."""
     text = json.dumps(
         _clean_floats(obj), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
     )
-    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = json_escape_unsafe(text)  # what JSON allows raw but a terminal must not see
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 

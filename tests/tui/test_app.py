@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.helpers import loaded, screen_text, settle, sync, type_text, wait_until, write_events
+from tests.tui.helpers import frame_of, loaded, screen_text, settle, sync, type_text, wait_until, write_events
 from ttview.app import TTViewApp, make_app
 from ttview.render import level_palette
 from ttview.screens.group_by import GroupByScreen
@@ -26,15 +26,33 @@ async def test_help_lists_every_key(snapshot_file: Path) -> None:
 
         from ttview.widgets.log_view import LogView
 
-        for binding in Binding.make_bindings([*TTViewApp.BINDINGS, *LogView.BINDINGS]):
+        from ttview.screens.fields import FieldsScreen
+        from ttview.screens.marks import MarksScreen
+        from ttview.screens.sql import SqlScreen
+        from ttview.widgets.detail_pane import DetailPane
+
+        every = [
+            *TTViewApp.BINDINGS,
+            *LogView.BINDINGS,
+            *DetailPane.BINDINGS,
+            *GroupByScreen.BINDINGS,
+            *MarksScreen.BINDINGS,
+            *FieldsScreen.BINDINGS,
+            *SqlScreen.BINDINGS,
+        ]
+        for binding in Binding.make_bindings(every):
             assert app.get_key_display(binding) in text, binding.key
             assert binding.description in text
-        for section in ("Log", "Group by", "Histogram", "Timeline", "Command palette"):
+        for section in ("Log", "Detail pane", "Group by", "Histogram", "Timeline", "Marks", "Fields", "SQL"):
             assert section in text
+        for key, what in (("e", "Next error"), ("W", "Previous warning"), ("m", "Mark/unmark"),
+                          ("u", "Next mark"), ("T", "Delta column"), ("^w", "Word wrap"), (";", "SQL"),
+                          ("^s", "Export"), ("x", "Hide/show field"), ("f", "Fields")):
+            assert f"{key}  {what}" in text or f"/ {key}  {what}" in text, (key, what)
         assert "filter" in screen_text(app).lower()
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
-        assert len(key_sections(app.get_key_display)) == 7
+        assert len(key_sections(app.get_key_display)) == 11
 
 
 @sync
@@ -120,7 +138,7 @@ async def test_a_corrupt_snapshot_among_several_shows_an_error_and_the_rest_load
         assert len(app.errors) == 1 and "broken.ttsnap" in app.errors[0]
         assert any("broken.ttsnap" in n.message for n in app._notifications)
         assert "⚠ 1 error" in screen_text(app)
-        ts = app.view["ts"].to_list()
+        ts = frame_of(app.view)["ts"].to_list()
         assert ts == sorted(ts)  # merged by time
 
 

@@ -18,17 +18,22 @@ __all__ = ["HelpScreen", "key_sections"]
 
 def _sections() -> list[tuple[str, Iterable[BindingType]]]:
     from ttview.app import TTViewApp
+    from ttview.screens.fields import FieldsScreen
     from ttview.screens.group_by import GroupByScreen
     from ttview.screens.histogram import HistogramScreen
+    from ttview.screens.marks import MarksScreen
+    from ttview.screens.sql import SqlScreen
     from ttview.screens.timeline import TimelineScreen
+    from ttview.widgets.detail_pane import DetailPane
     from ttview.widgets.log_view import LogView
     from ttview.widgets.prompt_bar import PromptBar
 
     return [
         ("Log", LogView.BINDINGS),
         ("Everywhere on the log screen", TTViewApp.BINDINGS),
+        ("Detail pane (enter opens it, tab moves into it)", DetailPane.BINDINGS),
         (
-            "Prompt (filter, search, go to, export)",
+            "Prompt (filter, search, go to, export, SQL)",
             [
                 *PromptBar.BINDINGS,
                 Binding("up", "", "Older entry"),
@@ -39,6 +44,9 @@ def _sections() -> list[tuple[str, Iterable[BindingType]]]:
         ("Group by", GroupByScreen.BINDINGS),
         ("Histogram", HistogramScreen.BINDINGS),
         ("Timeline", TimelineScreen.BINDINGS),
+        ("Marks (M)", MarksScreen.BINDINGS),
+        ("Fields (f)", FieldsScreen.BINDINGS),
+        ("SQL result (;)", SqlScreen.BINDINGS),
         ("Command palette", [Binding("ctrl+p", "", "Every action by name")]),
     ]
 
