@@ -87,8 +87,8 @@ def tick_label(value: float) -> str:
 
 
 def count_ticks(peak: int, *, most: int = 5) -> list[int]:
-    """Whole-number y ticks from 0 covering ``peak`` events, at most ``most`` of them, spaced by
-    1, 2 or 5 times a power of ten."""
+    """Whole-number y ticks from 0 up to the first at or above ``peak`` events, at most ``most``
+    of them, spaced by 1, 2 or 5 times a power of ten (the chart labels those up to ``peak``)."""
     peak = max(1, int(peak))
     step = 1
     while True:
@@ -144,11 +144,10 @@ def draw_histogram(
     markers: Sequence[str] | None = None,
     title: str | None = None,
 ) -> bool:
-    """Draw ``h`` on ``plt`` (the plotext module or a ``PlotextPlot.plt``; its size and theme are
-    the caller's). ``color``: colour the series and the percentile lines; ``markers``: one plotext
-    marker per series (default: braille lines in colour, :data:`MARKERS` without). Returns False
-    (and draws nothing) when ``h`` holds no value."""
-    plt.clear_figure()
+    """Draw ``h`` on ``plt`` (the plotext module or a ``PlotextPlot.plt``, cleared by the caller,
+    whose size and theme are the caller's). ``color``: colour the series and the percentile lines;
+    ``markers``: one plotext marker per series (default: braille lines in colour, :data:`MARKERS`
+    without). Returns False (and draws nothing) when ``h`` holds no value."""
     if title:
         plt.title(title)
     drawn = [s for s in h.series if any(s.counts)]
@@ -180,16 +179,17 @@ def draw_histogram(
                 )
     marks = ticks(h.edges, log=h.log)
     plt.xticks([math.log10(t) if h.log else t for t in marks], [tick_label(t) for t in marks])
-    counts = count_ticks(peak)
+    counts = [c for c in count_ticks(peak) if c <= peak]
     plt.yticks(counts, [count_label(c) for c in counts])
-    plt.ylim(0, counts[-1])
+    plt.ylim(0, peak)
     plt.xlabel(visible(h.field)[:40] + (" (log)" if h.log else ""))
     return True
 
 
 def marks_text(h: Histogram) -> list[tuple[str, str]]:
     """The key of the percentile lines of a one-series chart: (text, colour) pairs such as
-    ``("│ p50 6.04", "green")``; empty when there are several series or no values."""
+    ``("p50 6.04", "green")``, shown as ``lines at p50 6.04 │ p99 103.1 │ p99.9 910.8``; empty
+    when there are several series or no values."""
     if len(h.series) != 1 or not h.series[0].count:
         return []
     first = h.series[0]
@@ -197,7 +197,7 @@ def marks_text(h: Histogram) -> list[tuple[str, str]]:
     for attr, label, line_color in MARKS:
         value = getattr(first, attr)
         if value is not None:
-            out.append((f"│ {label} {num(value)}", line_color))
+            out.append((f"{label} {num(value)}", line_color))
     return out
 
 
@@ -225,9 +225,10 @@ def print_hist(h: Histogram, *, width: int | None, height: int) -> None:
         sys.stdout.flush()
         key = marks_text(h)
         if key:
-            line = Text("lines: ")
+            line = Text("lines at ")
             for i, (text, line_color) in enumerate(key):
-                line.append(("  " if i else "") + text, style=line_color if color else "")
+                line.append(" │ " if i else "")
+                line.append(text, style=line_color if color else "")
             console.print(line)
     else:
         sys.stdout.write(visible(f"{h.field}: no values to draw") + "\n")

@@ -173,7 +173,8 @@ FilterOption = Annotated[
         metavar="EXPR",
         show_default=False,
         help="Keep only events matching EXPR, e.g. 'level >= WARN and latency_us > 250' "
-        "(the filter language: docs/FILTER.md).",
+        "(the filter language: docs/FILTER.md). A field no event has is an error (exit 2), "
+        "with the closest name offered.",
     ),
 ]
 ShmDirOption = Annotated[
@@ -325,11 +326,34 @@ def _root(
     _run_viewer(paths=[str(p) for p in source.paths])
 
 
+def _readable_snapshots(files: list[Path]) -> tuple[list[Path], list[str]]:
+    """The files whose snapshot header reads (:func:`ttview.decode.snapshot_info`), and one line
+    per file that does not (empty, truncated, not a snapshot)."""
+    from ttlog.store import SnapshotError
+
+    from ttview.decode import snapshot_info
+
+    good: list[Path] = []
+    bad: list[str] = []
+    for path in files:
+        try:
+            snapshot_info(path)
+        except SnapshotError as exc:
+            bad.append(str(exc))
+        else:
+            good.append(path)
+    return good, bad
+
+
 @app.command("open")
 def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
     """Open snapshot files in the viewer (several are merged by time).
 
-    Exit codes: 2 for a missing path or a bad filter.
+    Files that are not readable snapshots (empty, truncated, something else) are left out and
+    named in the viewer's header; when none is readable the viewer does not start.
+
+    Exit codes: 2 for a missing path, no readable snapshot, or a bad filter (an unknown field
+    is reported in the viewer's filter prompt, with the closest name).
     """
     from ttview.sources import resolve_paths
 
@@ -337,7 +361,13 @@ def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
     files, errors = resolve_paths(paths)
     if errors:
         fail(errors[0].message)
-    _run_viewer(paths=[str(p) for p in files], filter_text=filter_text)
+    good, bad = _readable_snapshots(files)
+    if not good:
+        more = f" (and {len(bad) - 1} more unreadable file{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+        fail(f"{bad[0]}{more}")
+    _run_viewer(
+        paths=[str(p) for p in good], filter_text=filter_text, skipped=[f"skipped {line}" for line in bad]
+    )
 
 
 @app.command()
@@ -441,18 +471,31 @@ def _umask() -> int:
     return mask
 
 
+TERMINAL_EXPORT_LIMIT = 1_000
+"""Events ``ttview export`` prints to a terminal at most; more need ``-o FILE`` or a pipe."""
+
+
+def _export_format(value: str) -> str:
+    """The ``--format`` value, or one line naming the choices and exit 2."""
+    choices = [f.value for f in ExportFormat]
+    if value.lower() not in choices:
+        fail(f"--format: unknown format {value!r} ({', '.join(choices)})")
+    return value.lower()
+
+
 @app.command()
 def export(
     paths: SnapshotPaths = None,
     fmt: Annotated[
-        ExportFormat,
+        str,
         typer.Option(
             "--format",
             "-F",
-            case_sensitive=False,
+            metavar="json|ndjson|csv|parquet",
+            callback=_export_format,
             help="json (one array), ndjson (one event per line), csv (fields as columns) or parquet (typed).",
         ),
-    ] = ExportFormat.ndjson,
+    ] = ExportFormat.ndjson.value,
     filter_text: FilterOption = "",
     fields: Annotated[
         str | None,
@@ -482,9 +525,12 @@ def export(
     (name), **level_no**, logger, message, service, pid, tid, seq, cut, then one column per
     field. JSON and NDJSON leave out keys whose value is null.
 
+    To a terminal (no -o, no pipe) at most 1,000 events are printed; more are refused with one
+    line saying how to get them (-o FILE, or a pipe such as | less).
+
     Exit codes: 1 if no event matched (the output is still valid: [], a CSV header, an empty
-    Parquet file); 2 for a missing or corrupt snapshot, a bad filter, an unknown --fields name,
-    a bad --format or an unwritable -o.
+    Parquet file); 2 for a missing or corrupt snapshot, a bad filter or unknown field in it, an
+    unknown --fields name, a bad --format, too many events for a terminal, or an unwritable -o.
     """
     from ttview.export import ExportError, prepare, write_export
 
@@ -496,6 +542,11 @@ def export(
         if out.is_terminal and fmt == "parquet":
             fail("refusing to write Parquet to a terminal; use -o FILE or a pipe")
         result, frame = _load(paths, filter_text)
+        if out.is_terminal and frame.height > TERMINAL_EXPORT_LIMIT:
+            fail(
+                f"{frame.height:,} events are too many for the terminal: write them with -o FILE, "
+                f"or page them with | less"
+            )
         try:
             prepare(frame.head(0), fmt=fmt, fields=wanted)
         except ExportError as exc:

@@ -669,7 +669,8 @@ def test_levels_table_includes_aliases() -> None:
 
 def test_headless_modules_import_no_ui() -> None:
     code = (
-        "import sys, ttview, ttview.query, ttview.stats, ttview.schema\n"
+        "import sys, ttview, ttview.query, ttview.stats, ttview.schema, ttview.eventview, ttview.search,"
+        " ttview.sqlquery, ttview.ringend, ttview.textsafe\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'typer'))\n"
         "print(','.join(bad))"
     )
@@ -739,3 +740,13 @@ def test_quote_name_uses_the_parsers_keywords() -> None:
         assert quote_name(word.upper()) == f"`{word.upper()}`"
         frame = pl.DataFrame({word: [1, 2]})
         assert frame.filter(compile_filter(f"{quote_name(word)} == 2", frame.schema).expr).height == 1
+
+
+def test_the_documented_error_lines_are_the_ones_printed() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FILTER.md").read_text()
+    for text in ("latncy_us > 5", "reject"):
+        caret = format_error(text, error(text))
+        indented = "\n".join("  " + line for line in caret.splitlines())
+        assert caret in doc or indented in doc, caret

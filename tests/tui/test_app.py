@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.helpers import frame_of, loaded, screen_text, settle, sync, type_text, wait_until, write_events
+from tests.tui.helpers import (
+    frame_of,
+    loaded,
+    screen_text,
+    settle,
+    sync,
+    type_text,
+    wait_until,
+    write_events,
+)
 from ttview.app import TTViewApp, make_app
 from ttview.render import level_palette
 from ttview.screens.group_by import GroupByScreen
@@ -189,6 +198,8 @@ async def test_usable_at_80x24(snapshot_file: Path) -> None:
         lines = screen_text(app).splitlines()
         assert len(lines) == 24
         assert lines[0].startswith(" ttview") and "Filter" in lines[-1]
+        # the footer fits: Help and Quit are never cut off (the keys named last give way)
+        assert "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
         assert app.log_view.page_height >= 18
         for key in ("b", "h", "l"):
             await pilot.press(key)
@@ -208,3 +219,19 @@ async def test_q_quits(snapshot_file: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+def test_readme_keys_section_names_every_key_of_the_log() -> None:
+    from textual.binding import Binding
+
+    from ttview.widgets.log_view import LogView
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The viewer's keys", 1)[1].split("\n## ", 1)[0]
+    spelled = {"slash": "/", "question_mark": "?", "semicolon": ";"}
+    skip = {"escape", "up", "down", "k", "j", "pageup", "pagedown", "space", "left", "right"}
+    for binding in Binding.make_bindings([*TTViewApp.BINDINGS, *LogView.BINDINGS]):
+        if binding.key in skip:
+            continue
+        key = spelled.get(binding.key, binding.key)
+        assert f"`{key}`" in section, (binding.key, binding.description)

@@ -216,3 +216,29 @@ async def test_live_with_a_filter_from_the_command_line(tmp_path: Path) -> None:
             assert app.log_view.pending == 2 and "▼ 2 new" in screen_text(app)
     finally:
         producer.close()
+
+
+@sync
+async def test_the_rings_lost_counts_reach_the_header(tmp_path: Path) -> None:
+    producer = Producer(tmp_path)
+    try:
+        producer.write(5)
+        producer.ring.set_header_u64(R.H_LOST, 1234)  # as a sidecar counts records overwritten unread
+        app = make_app(live=True, shm_dir=str(tmp_path))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.view.height == 5, what="the events")
+            await wait_until(pilot, lambda: "1,234 overwritten" in screen_text(app), what="the lost count")
+    finally:
+        producer.close()
+
+
+def test_the_live_worker_reads_no_app_state() -> None:
+    """The live worker gets what it needs as arguments (a LiveControl for the filter) and sends
+    results as messages: its code never reads the app's filter or flips a flag of the app."""
+    import inspect
+
+    from ttview.app import TTViewApp
+
+    source = inspect.getsource(TTViewApp._follow_live)
+    for name in ("self.filter", "self.filter_text", "self.spec", "self._live", "self.full", "self.view"):
+        assert name not in source, name

@@ -67,7 +67,7 @@ class GroupByScreen(ComputedScreen[str | None]):
     | enter | filter the log to the group under the cursor |
     | o | sort by the next column |
     | r | reverse the order |
-    | tab | move between the choices and the table |
+    | tab, shift+tab | move between the choices (group by, statistics of) and the table |
     | escape / q | back to the log |
     """
 
@@ -76,6 +76,8 @@ class GroupByScreen(ComputedScreen[str | None]):
         Binding("o", "next_sort", "Sort column"),
         Binding("r", "reverse", "Reverse"),
         Binding("enter", "noop", "Filter to group", show=True, key_display="enter"),
+        Binding("tab", "app.focus_next", "Next choice / the table", show=False),
+        Binding("shift+tab", "app.focus_previous", "Previous choice / the table", show=False),
     ]
 
     AUTO_FOCUS = "#group-table"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -90,16 +91,19 @@ class HelpScreen(ModalScreen[None]):
             box.border_subtitle = "escape closes"
             yield Static(self._table(), id="help-body")
 
-    def _table(self) -> Table:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(no_wrap=True, style="bold")
-        table.add_column()
+    def _table(self) -> Group:
+        """One small table per section, under its title (each as wide as its own keys)."""
+        parts: list[Table | Text] = []
         for title, rows in key_sections(self.app.get_key_display):
-            table.add_row(Text(title, style="bold underline"), Text(""))
+            parts.append(Text(title, style="bold underline"))
+            table = Table.grid(padding=(0, 2))
+            table.add_column(no_wrap=True, style="bold", min_width=12)
+            table.add_column()
             for keys, desc in rows:
                 table.add_row(Text(keys), Text(desc))
-            table.add_row(Text(""), Text(""))
-        return table
+            parts.append(table)
+            parts.append(Text(""))
+        return Group(*parts)
 
     @property
     def plain(self) -> str:

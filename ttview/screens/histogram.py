@@ -170,6 +170,7 @@ class HistogramScreen(ComputedScreen[None]):
         plot = self.query_one(PlotextPlot)
         stats = self.query_one("#hist-stats", Static)
         result = self.result
+        plot.plt.clear_figure()
         if result is None or self.error or not draw_histogram(plot.plt, result, color=True):
             plot.plt.clear_figure()
             stats.update(Text(visible(self.error or "no values to draw", limit=300)))
@@ -178,7 +179,8 @@ class HistogramScreen(ComputedScreen[None]):
         plot.refresh()
         key = Text(no_wrap=True, overflow="ellipsis")
         for i, (text, color) in enumerate(marks_text(result)):
-            key.append(("  " if i else "lines: ") + text, style=_RICH_COLORS.get(color, color))
+            key.append(" │ " if i else "lines at ")
+            key.append(text, style=_RICH_COLORS.get(color, color))
         stats.update(Group(key, self._stats_table(result)) if key.plain else self._stats_table(result))
 
     def _stats_table(self, result: Histogram) -> Table:
