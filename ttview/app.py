@@ -50,7 +50,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import polars as pl
 from rich.text import Text
 from textual import on, work
@@ -61,6 +60,7 @@ from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ttview.eventview import EventId, EventView, FrameEventView
+from ttview.marks import Marks
 from ttview.messages import FilterApplied, FilterFailed, LiveUpdate, SearchCounted, SourcesLoaded, SqlDone
 from ttview.query import Filter, QueryError, compile_filter, parse_duration, parse_time
 from ttview.render import event_json, format_date, visible
@@ -90,9 +90,6 @@ _WORKER_TASKS = {
 LIVE_INTERVAL = 0.1
 """Seconds between polls of the live rings: the newest event shown is about this old, plus the
 time a poll takes (bench/bench_tui.py measures it under a producer at 500k events/s)."""
-
-SIDECAR_CHECK_INTERVAL = 1.0
-"""Seconds between the live tail's looks for a sidecar draining the rings."""
 
 SQL_ROWS = 1_000
 """Rows of a SQL result shown in its table (the count of all of them is shown beside)."""
@@ -238,8 +235,6 @@ class TTViewApp(App[None]):
         Binding("ctrl+s", "export", "Export", show=False, priority=True),
         Binding("c", "copy_event", "Copy", show=False),
         Binding("m", "toggle_mark", "Mark/unmark", show=False),
-        Binding("u", "next_mark", "Next mark", show=False),
-        Binding("U", "previous_mark", "Previous mark", show=False),
         Binding("M", "marks", "Marks", show=False),
         Binding("C", "clear_marks", "Clear marks", show=False),
         Binding("f", "fields", "Fields", show=False),
@@ -266,8 +261,8 @@ class TTViewApp(App[None]):
         self.errors: list[str] = list(self.spec.skipped)
         self.sources: list[str] = []
         self.paused = False
-        self.marks: dict[EventId, None] = {}
-        """The marked events, in the order they were marked."""
+        self.marks = Marks()
+        """The marked events (identities), in the order they were marked."""
         self.hidden: frozenset[str] = frozenset()
         """Field columns left out of the log lines."""
         self.last_export: str | None = None
@@ -441,99 +436,55 @@ class TTViewApp(App[None]):
     # ---- live tail ----------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="live", exit_on_error=False)
-    def _follow_live(self, shm_dir: str | None, service: str | None, max_events: int, control: LiveControl) -> None:
-        from ttlog.reader import list_rings
-        from ttlog.ring import default_shm_dir
-        from ttlog.sidecar import sidecar_running
-
-        from ttview.ringend import RingEnds
-        from ttview.sources import LiveSource
+    def _follow_live(
+        self, shm_dir: str | None, service: str | None, max_events: int, control: LiveControl
+    ) -> None:
+        from ttview.livetail import LiveTail
 
         worker = get_current_worker()
-        shm = shm_dir if shm_dir is not None else str(default_shm_dir())
-        received = 0
-        changed = True
-        rings = (0, 0)
-        no_sidecar = False
-        next_sidecar_check = 0.0
-        live = LiveSource(shm_dir, max_events=max_events, service=service)
-        ends = RingEnds()
+        tail = LiveTail(shm_dir, max_events=max_events, service=service)
         try:
             while not worker.is_cancelled:
                 started = time.monotonic()
-                for path in list_rings(shm):
-                    ends.watch(path)  # before the ring can end and be removed: see ttview.ringend
-                new = live.poll()
-                received += new.height
-                changed = changed or bool(new.height)
-                if (len(live.rings), len(live.ended)) != rings:  # a ring appeared or ended
-                    rings = (len(live.rings), len(live.ended))
-                    changed = True
-                if started >= next_sidecar_check:
-                    next_sidecar_check = started + SIDECAR_CHECK_INTERVAL
-                    now_missing = not sidecar_running(shm)
-                    changed = changed or now_missing != no_sidecar
-                    no_sidecar = now_missing
-                if changed and control.drawn.is_set():
+                if tail.poll() and control.drawn.is_set():
                     text, flt = control.filter()
-                    full = FrameEventView(live.frame)
-                    try:
-                        view = full.where(flt)
-                    except (pl.exceptions.PolarsError, QueryError):
-                        view = full
-                    infos = [s.info for s in live.rings.values() if s.info is not None]
                     control.drawn.clear()
-                    self.post_message(
-                        LiveUpdate(
-                            full,
-                            view,
-                            text,
-                            received,
-                            rings=len(live.rings),
-                            ended=len(live.ended),
-                            end_reasons=tuple(ends.reason(p, s.info) for p, s in live.rings.items() if s.ended),
-                            dropped=sum(i.dropped for i in infos),
-                            lost=sum(i.lost for i in infos),
-                            no_sidecar=no_sidecar,
-                            errors=[f"{s.path.name}: {s.error}" for s in live.rings.values() if s.error],
-                        )
-                    )
-                    changed = False
+                    self.post_message(LiveUpdate(tail.state(flt), text))
                 worker.cancelled_event.wait(max(0.0, LIVE_INTERVAL - (time.monotonic() - started)))
         finally:
-            live.close()
-            ends.close()
+            tail.close()
 
     def on_live_update(self, message: LiveUpdate) -> None:
         if self.paused:
             self._live_stash = message
-            self._set_header(pending=message.received - self._live_seen)
+            self._set_header(pending=message.state.received - self._live_seen)
             self._live.drawn.set()
             return
         self._apply_live(message)
         self._live.drawn.set()
 
     def _apply_live(self, message: LiveUpdate) -> None:
-        self._live_seen = message.received
-        self.full = message.full
-        self._dropped, self._lost = message.dropped, message.lost
-        new_errors = [e for e in message.errors if e not in self.errors]
+        state = message.state
+        self._live_seen = state.received
+        self.full = state.full
+        self._dropped, self._lost = state.dropped, state.lost
+        new_errors = [e for e in state.errors if e not in self.errors]
         for error in new_errors:
             self.notify(visible(error, limit=300), title="ring", severity="error", markup=False)
         self.errors.extend(new_errors)
-        mode = "ended" if message.rings and message.ended == message.rings else "live"
         self._set_header(
-            mode=mode,
-            rings=message.rings,
-            ended=message.ended,
-            end_reasons=message.end_reasons,
-            received=message.received,
-            no_sidecar=message.no_sidecar,
+            mode="ended" if state.rings and state.ended == state.rings else "live",
+            rings=state.rings,
+            ended=state.ended,
+            end_reasons=state.end_reasons,
+            received=state.received,
+            no_sidecar=state.no_sidecar,
         )
         if message.filter_text != self.filter_text:
             self.apply_filter(self.filter_text, quiet=True)
             return
-        self._show_view(message.view, appended=self._newer_rows(message.view), keep_event=not self.log_view.follow)
+        appended = self._newer_rows(state.view)
+        self._show_view(state.view, appended=appended, keep_event=not self.log_view.follow)
         self.loaded.set()
 
     def _newer_rows(self, view: EventView) -> int:
@@ -575,17 +526,12 @@ class TTViewApp(App[None]):
             cursor = view.locate(*event) if event is not None else None
         self.view = view
         log.set_view(view, cursor=cursor, appended=appended)
-        log.set_marks(self._mark_rows(view))
+        log.set_marks(self.marks.rows_in(view))
         self._counts_changed()
         if log.search_term:
             self._count_search(log.search_term)
         if self.detail.is_open:
             self._show_detail(log.cursor)
-
-    def _mark_rows(self, view: EventView) -> np.ndarray:
-        """Rows of ``view`` holding a marked event."""
-        rows = [row for event in self.marks if (row := view.row_of(event)) is not None]
-        return np.array(sorted(rows), dtype=np.int64)
 
     # ---- filter -------------------------------------------------------------------------------
 
@@ -600,7 +546,7 @@ class TTViewApp(App[None]):
         the snapshots is in, a warning while fields may still appear (live, or loading)."""
         schema = self.full.schema if self.full.width else None
         return compile_filter(
-            text, schema, unknown="error" if self._complete else "warn", marks=tuple(self.marks)
+            text, schema, unknown="error" if self._complete else "warn", marks=self.marks.events
         )
 
     def apply_filter(self, text: str, *, quiet: bool = False) -> bool:
@@ -688,7 +634,8 @@ class TTViewApp(App[None]):
         elif event.mode == "sql":
             query = value.strip()
             if not query:
-                bar.show_message(Text("give a query, e.g. SELECT logger, count(*) FROM events GROUP BY 1"), "error")
+                example = "e.g. SELECT logger, count(*) FROM events GROUP BY 1"
+                bar.show_message(Text(f"give a query, {example}"), "error")
                 return
             bar.input.remember(query)
             bar.show_message(Text("running…"), "info")
@@ -750,6 +697,8 @@ class TTViewApp(App[None]):
         if not event.found:
             if event.what == "search match" and not self.log_view.search_term:
                 self.notify("no search: s to search", severity="warning", timeout=2)
+            elif event.what == "mark" and not self.marks:
+                self.notify("no marks: m marks the event under the cursor", severity="warning", timeout=2)
             elif event.what == "search match":
                 self.notify("no match", severity="warning", timeout=2)
             else:
@@ -765,10 +714,7 @@ class TTViewApp(App[None]):
         if event is None:
             self.notify("no event selected", severity="warning", timeout=2)
             return
-        if event in self.marks:
-            del self.marks[event]
-        else:
-            self.marks[event] = None
+        self.marks.toggle(event)
         self._marks_changed()
 
     def action_clear_marks(self) -> None:
@@ -779,42 +725,19 @@ class TTViewApp(App[None]):
 
     def unmark(self, event: EventId) -> None:
         """Remove the mark of ``event`` (if marked)."""
-        if event in self.marks:
-            del self.marks[event]
+        if self.marks.discard(event):
             self._marks_changed()
 
     def _marks_changed(self) -> None:
-        self.log_view.set_marks(self._mark_rows(self.view))
+        self.log_view.set_marks(self.marks.rows_in(self.view))
         self._counts_changed()
         if self.filter is not None and self.filter.uses_marks:
             self.apply_filter(self.filter_text, quiet=True)
 
-    def _go_mark(self, *, backward: bool) -> None:
-        log = self.log_view
-        rows = log.mark_rows
-        if backward:
-            i = int(np.searchsorted(rows, log.cursor, side="left")) - 1
-            found = i >= 0
-        else:
-            i = int(np.searchsorted(rows, log.cursor, side="right"))
-            found = i < len(rows)
-        if found:
-            log.move_to(int(rows[i]))
-        elif not self.marks:
-            self.notify("no marks: m marks the event under the cursor", severity="warning", timeout=2)
-        else:
-            self.notify(f"no mark {'above' if backward else 'below'}", severity="warning", timeout=2)
-
-    def action_next_mark(self) -> None:
-        self._go_mark(backward=False)
-
-    def action_previous_mark(self) -> None:
-        self._go_mark(backward=True)
-
     def action_marks(self) -> None:
         from ttview.screens.marks import MarksScreen
 
-        self.push_screen(MarksScreen(self.full, list(self.marks), self.view), self._mark_chosen)
+        self.push_screen(MarksScreen(self.full, list(self.marks.events), self.view), self._mark_chosen)
 
     def _mark_chosen(self, event: EventId | None) -> None:
         if event is None:
@@ -890,7 +813,8 @@ class TTViewApp(App[None]):
 
     def _show_detail(self, row: int) -> None:
         view = self.log_view.view
-        self.detail.show_event(view.rows(row, row + 1) if 0 <= row < view.height else None, hidden=self.hidden)
+        event = view.rows(row, row + 1) if 0 <= row < view.height else None
+        self.detail.show_event(event, hidden=self.hidden)
 
     def action_copy_event(self) -> None:
         log = self.log_view
@@ -1038,7 +962,8 @@ class TTViewApp(App[None]):
         except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             self.call_from_thread(self._export_done, None, visible(str(exc), limit=300))
             return
-        self.call_from_thread(self._export_done, path, visible(f"wrote {count:,} events to {path}", limit=300))
+        line = visible(f"wrote {count:,} events to {path}", limit=300)
+        self.call_from_thread(self._export_done, path, line)
 
     def _export_done(self, path: str | None, line: str) -> None:
         self._set_header(busy="")
@@ -1049,7 +974,13 @@ class TTViewApp(App[None]):
         self.notify(line, title="export", markup=False)
 
 
-EXPORT_SUFFIXES = {".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".csv": "csv", ".parquet": "parquet"}
+EXPORT_SUFFIXES = {
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
 """File name ending → export format."""
 
 

@@ -53,7 +53,11 @@ MARKERS = ("hd", "dot", "x", "+", "o", "*", "#", "@")
 SERIES_COLORS = ("blue+", "magenta+", "cyan+", "yellow+", "green+", "red+", "white", "orange")
 """plotext colours of the series, in order."""
 
-MARKS: tuple[tuple[str, str, str], ...] = (("p50", "p50", "green"), ("p99", "p99", "orange"), ("p999", "p99.9", "red"))
+MARKS: tuple[tuple[str, str, str], ...] = (
+    ("p50", "p50", "green"),
+    ("p99", "p99", "orange"),
+    ("p999", "p99.9", "red"),
+)
 """Percentile attribute of a series, its label, the colour of its line."""
 
 

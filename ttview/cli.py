@@ -363,7 +363,8 @@ def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
         fail(errors[0].message)
     good, bad = _readable_snapshots(files)
     if not good:
-        more = f" (and {len(bad) - 1} more unreadable file{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+        others = len(bad) - 1
+        more = f" (and {others} more unreadable file{'s' if others > 1 else ''})" if others else ""
         fail(f"{bad[0]}{more}")
     _run_viewer(
         paths=[str(p) for p in good], filter_text=filter_text, skipped=[f"skipped {line}" for line in bad]

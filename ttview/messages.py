@@ -7,12 +7,13 @@ replaces an older one still queued: the live frame is cumulative, so nothing is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 from textual.message import Message
 
 from ttview.eventview import EventView
+from ttview.livetail import LiveState
 
 __all__ = [
     "FilterApplied",
@@ -58,23 +59,11 @@ class FilterFailed(Message):
 
 @dataclass
 class LiveUpdate(Message):
-    """The live rings gave new events: every event kept (the newest ``max_live_events``), and
-    their view under the filter the app last handed the worker (``filter_text``)."""
+    """The live rings' state (:class:`ttview.livetail.LiveState`): every event kept and their view
+    under the filter the app last handed the worker (``filter_text``), with the rings' counts."""
 
-    full: EventView
-    view: EventView
+    state: LiveState
     filter_text: str
-    received: int
-    """Events received since the tail started (cumulative, so a replaced message loses nothing)."""
-    rings: int = 0
-    ended: int = 0
-    end_reasons: tuple[str, ...] = ()
-    """Why each ended ring's producer ended (see :mod:`ttview.ringend`)."""
-    dropped: int = 0
-    lost: int = 0
-    no_sidecar: bool = False
-    """No sidecar drains the shared-memory directory."""
-    errors: list[str] = field(default_factory=list)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, LiveUpdate)

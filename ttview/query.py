@@ -1019,7 +1019,9 @@ class _Compiler:
 
     def marked(self, node: _Marked) -> pl.Expr:
         if self.marks is None:
-            raise QueryError("'marked' selects the events marked in the viewer (m); there are none here", node.pos)
+            raise QueryError(
+                "'marked' selects the events marked in the viewer (m); there are none here", node.pos
+            )
         for column in ("ts", "seq", "pid"):
             self.fields.setdefault(column)
         if not self.marks:

@@ -299,7 +299,9 @@ def print_stats(
     head = visible(group_by)
 
     def build(width: int) -> Table:
-        table = Table(show_footer=total.height > 0, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+        table = Table(
+            show_footer=total.height > 0, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True
+        )
         table.add_column(Text(shorten_middle(head, width)), footer=Text("all"), no_wrap=True)
         for i, heading in enumerate(headings.values()):
             table.add_column(heading, justify="right", no_wrap=True, footer=Text(footer[i]) if footer else "")
@@ -309,7 +311,8 @@ def print_stats(
 
     print_fitted(console, build, max([cell_len(head), 3, *(cell_len(n) for n in names)]))
     if more:
-        console.print(Text(f"… {more:,} more group{'' if more == 1 else 's'} not shown (--limit 0 shows all)"))
+        groups = "group" if more == 1 else "groups"
+        console.print(Text(f"… {more:,} more {groups} not shown (--limit 0 shows all)"))
 
 
 def _stat_text(name: str, value: object) -> Text:
@@ -409,12 +412,14 @@ def print_snapshots(console: Console, directory: Path, rows: list[SnapshotRow], 
         table = compact_table(footer=True)
         table.add_column("file", footer=Text(f"{len(rows)} shown"), no_wrap=True)
         table.add_column("reason", no_wrap=True)
-        table.add_column("events", justify="right", no_wrap=True, footer=Text(f"{sum(r.count for r in rows):,}"))
+        events = Text(f"{sum(r.count for r in rows):,}")
+        table.add_column("events", justify="right", no_wrap=True, footer=events)
         table.add_column("first (UTC)", no_wrap=True)
         table.add_column("span", justify="right", no_wrap=True)
         if losses:
             table.add_column("drop/lost", justify="right", no_wrap=True)
-        table.add_column("size", justify="right", no_wrap=True, footer=Text(byte_size(sum(r.size for r in rows))))
+        size = Text(byte_size(sum(r.size for r in rows)))
+        table.add_column("size", justify="right", no_wrap=True, footer=size)
         for r, name in zip(rows, names, strict=True):
             shown = Text(shorten_middle(name, width))
             if r.error:
@@ -443,7 +448,8 @@ def print_snapshots(console: Console, directory: Path, rows: list[SnapshotRow], 
 
     print_fitted(console, build, max(cell_len(n) for n in names), least=12)
     if more:
-        console.print(Text(f"… {more:,} older snapshot{'' if more == 1 else 's'} not shown (--all lists them)"))
+        snapshots = "snapshot" if more == 1 else "snapshots"
+        console.print(Text(f"… {more:,} older {snapshots} not shown (--all lists them)"))
 
 
 # ---- demo --------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ def _chart(h, width: int = 80, height: int = 20, **kw) -> str:  # type: ignore[n
 
 
 def _y_labels(chart: str) -> list[str]:
-    return [m.group(1).strip() for line in chart.splitlines() if (m := re.match(r"^\s*([^│┤┌└\s][^│┤]*)┤", line))]
+    labels = (re.match(r"^\s*([^│┤┌└\s][^│┤]*)┤", line) for line in chart.splitlines())
+    return [m.group(1).strip() for m in labels if m]
 
 
 def test_count_ticks_are_whole_and_few() -> None:

@@ -237,7 +237,8 @@ def test_open_tail_and_no_command_hand_off_to_the_viewer(
     paths = [str(p) for p in sorted(samples.glob("*.ttsnap"), key=_name_time)]
     assert opened == {"paths": paths, "filter_text": "level >= WARN", "skipped": []}
     loaded = preload.full.result(timeout=30)
-    assert [str(f) for f in loaded.files] == paths and loaded.frame.height == load_snapshots(paths).frame.height
+    assert [str(f) for f in loaded.files] == paths
+    assert loaded.frame.height == load_snapshots(paths).frame.height
     assert run("tail", "trader", "--shm-dir", tmp_path, "--max-events", "1000").exit_code == 0
     assert fake_viewer[-1] == {
         "live": True,
@@ -378,7 +379,9 @@ def test_hostile_strings_survive_export_to_files(
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_stats_never_cuts_a_number_for_a_long_name(run: Callable[..., Ran], tmp_path: Path, columns: int) -> None:
+def test_stats_never_cuts_a_number_for_a_long_name(
+    run: Callable[..., Ran], tmp_path: Path, columns: int
+) -> None:
     from tests.cli.conftest import fill_ring, snapshot_of
 
     long_name = "venue.gateway." + "very-long-component-name." * 6 + "end"

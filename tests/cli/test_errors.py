@@ -219,7 +219,8 @@ def test_open_refuses_a_file_that_is_no_snapshot(
 def test_open_refuses_a_directory_of_bad_files(run: Callable[..., Ran], tmp_path: Path) -> None:
     for i in range(3):
         (tmp_path / f"bad{i}.ttsnap").write_bytes(b"not a snapshot %d" % i)
-    _one_line_error(run("open", tmp_path), "bad0.ttsnap", "not a ttlog snapshot", "and 2 more unreadable files")
+    ran = run("open", tmp_path)
+    _one_line_error(ran, "bad0.ttsnap", "not a ttlog snapshot", "and 2 more unreadable files")
 
 
 def test_open_with_some_good_files_starts_the_viewer(

@@ -17,7 +17,8 @@ def run_on_terminal(*args: str, timeout: float = 60.0) -> tuple[int, str]:
     """``python -m ttview ARGS`` with stdin, stdout and stderr on a pseudo-terminal: its exit
     code and everything it wrote."""
     leader, follower = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100", "LINES": "40", "TERM": "xterm", "NO_COLOR": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100", "LINES": "40", "TERM": "xterm"}
+    env["NO_COLOR"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "ttview", *args], stdin=follower, stdout=follower, stderr=follower, env=env
     )

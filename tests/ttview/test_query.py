@@ -44,7 +44,8 @@ FIELD_TYPES: dict[str, pl.DataType] = {
 def make_frame(rows: list[dict[str, Any]], fields: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame:
     """An event frame in the ttview schema; core columns get defaults, fields are null if absent."""
     fields = FIELD_TYPES if fields is None else fields
-    defaults = {"level": 20, "logger": "app", "message": "", "service": "svc", "pid": 1, "tid": 1, "cut": None}
+    defaults = {"level": 20, "logger": "app", "message": "", "service": "svc", "pid": 1, "tid": 1}
+    defaults["cut"] = None
     data: dict[str, list[Any]] = {name: [] for name in [*CORE_COLUMNS, *fields]}
     for i, row in enumerate(rows):
         data["ts"].append(row.get("ts", T0 + i * 1_000_000_000))

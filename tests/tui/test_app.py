@@ -33,12 +33,11 @@ async def test_help_lists_every_key(snapshot_file: Path) -> None:
         text = screen.plain
         from textual.binding import Binding
 
-        from ttview.widgets.log_view import LogView
-
         from ttview.screens.fields import FieldsScreen
         from ttview.screens.marks import MarksScreen
         from ttview.screens.sql import SqlScreen
         from ttview.widgets.detail_pane import DetailPane
+        from ttview.widgets.log_view import LogView
 
         every = [
             *TTViewApp.BINDINGS,

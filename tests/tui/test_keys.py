@@ -15,8 +15,8 @@ from tests.tui.helpers import (
     loaded,
     screen_text,
     settle,
-    synthetic_frame,
     sync,
+    synthetic_frame,
     type_text,
     wait_until,
 )
@@ -70,7 +70,9 @@ async def test_e_and_w_go_to_the_next_and_previous_error_or_warning(snapshot_fil
 @sync
 async def test_e_finds_a_rare_error_far_away_in_a_million_events() -> None:
     frame = synthetic_frame(1_000_000).with_columns(
-        level=pl.when(pl.col("seq").is_in([3, 999_990])).then(pl.lit(40, pl.UInt8)).otherwise(pl.lit(20, pl.UInt8))
+        level=pl.when(pl.col("seq").is_in([3, 999_990]))
+        .then(pl.lit(40, pl.UInt8))
+        .otherwise(pl.lit(20, pl.UInt8))
     )
     app = app_over(frame)
     async with app.run_test(size=SIZE) as pilot:
@@ -303,7 +305,10 @@ async def test_the_field_picker_lists_every_field_and_hides_them(snapshot_file: 
 
 @sync
 async def test_a_traceback_shows_on_many_lines_still_escaped() -> None:
-    tb = 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n\x1b[31mValueError: [bold]no[/bold]'
+    tb = (
+        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+        "\x1b[31mValueError: [bold]no[/bold]"
+    )
     frame = synthetic_frame(3).with_columns(exc_info=pl.lit(tb), message=pl.lit("failed\nbadly"))
     app = app_over(frame)
     async with app.run_test(size=SIZE) as pilot:
@@ -327,7 +332,9 @@ async def test_a_traceback_shows_on_many_lines_still_escaped() -> None:
 
 
 @sync
-async def test_sql_prompt_shows_a_table_with_the_total_and_exports_it(snapshot_file: Path, tmp_path: Path) -> None:
+async def test_sql_prompt_shows_a_table_with_the_total_and_exports_it(
+    snapshot_file: Path, tmp_path: Path
+) -> None:
     from textual.widgets import DataTable
 
     from ttview.screens.sql import SqlScreen
@@ -362,7 +369,8 @@ async def test_sql_prompt_shows_a_table_with_the_total_and_exports_it(snapshot_f
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.last_export == str(target), what="the export")
         back = pl.read_csv(target)
-        assert back["logger"].to_list() == want["logger"].to_list() and back["n"].to_list() == want["len"].to_list()
+        assert back["logger"].to_list() == want["logger"].to_list()
+        assert back["n"].to_list() == want["len"].to_list()
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
 

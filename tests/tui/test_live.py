@@ -76,7 +76,7 @@ async def test_live_tail_follows_new_events_marks_new_ones_and_pauses(tmp_path: 
             producer.write(10)
             await wait_until(
                 pilot,
-                lambda: app._live_stash is not None and app._live_stash.received == 50,
+                lambda: app._live_stash is not None and app._live_stash.state.received == 50,
                 what="events while paused",
             )
             assert app.view.height == 8 and app.full.height == 40
@@ -154,7 +154,8 @@ async def test_the_header_says_why_each_producer_ended(tmp_path: Path) -> None:
             await wait_until(pilot, lambda: app.view.height == 7, what="the events")
             assert "● LIVE" in screen_text(app)
             clean.end("exit")
-            await wait_until(pilot, lambda: "(1 ended: exited cleanly)" in screen_text(app), what="a clean exit")
+            clean_exit = "(1 ended: exited cleanly)"
+            await wait_until(pilot, lambda: clean_exit in screen_text(app), what="a clean exit")
             assert "● LIVE" in screen_text(app)  # the other one still runs
             failed.end("exception")
             failed.close()
@@ -192,7 +193,10 @@ async def test_a_full_ring_with_no_sidecar_says_so(tmp_path: Path) -> None:
         async with app.run_test(size=(160, 40)) as pilot:
             await wait_until(pilot, lambda: app.view.height > 1000, what="the events")
             await wait_until(
-                pilot, lambda: "(no sidecar drains this ring)" in screen_text(app), what="the hint", timeout=10
+                pilot,
+                lambda: "(no sidecar drains this ring)" in screen_text(app),
+                what="the hint",
+                timeout=10,
             )
             dropped = app._dropped
             assert dropped > 0 and f"{dropped:,} dropped (no sidecar drains this ring)" in screen_text(app)

@@ -9,7 +9,6 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from ttview.query import compile_filter
 from ttview.render import (
     LineLayout,
     LineStyles,

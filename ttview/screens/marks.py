@@ -97,7 +97,9 @@ class MarksScreen(Screen[EventId | None]):
                 ]
             table.add_row(*(Text(c) for c in cells), key=f"{event[0]}:{event[1]}:{event[2]}")
         if not self.marks:
-            table.add_row(Text(""), Text(""), Text(""), Text(""), Text("no marks: m marks an event in the log"), Text(""))
+            empty = [Text("")] * 6
+            empty[4] = Text("no marks: m marks an event in the log")
+            table.add_row(*empty)
 
     def _selected(self) -> EventId | None:
         table = self.query_one(DataTable)

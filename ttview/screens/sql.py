@@ -131,9 +131,9 @@ class SqlScreen(Screen[None]):
         try:
             count = write_export(sql_frame(view.lazy(), query), path, fmt=fmt)
         except (SqlError, OSError, ValueError, pl.exceptions.PolarsError) as exc:
-            self.app.call_from_thread(
-                self.notify, visible(str(exc), limit=300), title="export failed", severity="error", markup=False
-            )
+            line = visible(str(exc), limit=300)
+            notify = self.notify
+            self.app.call_from_thread(notify, line, title="export failed", severity="error", markup=False)
             return
         self.app.call_from_thread(self._exported, path, count)
 

@@ -186,6 +186,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         table.add_column(style=key_style, no_wrap=True)
         table.add_column()
         focused = self.has_focus
+        cursor_style = style("detailpane--cursor", partial=True)
         for i, (name, value) in enumerate(fields.items()):
             value_text = safe_text(format_value(value), escape_style=esc, limit=DETAIL_LIMIT, multiline=True)
             if name in self._hidden:
@@ -193,7 +194,7 @@ class DetailPane(VerticalScroll, can_focus=True):
             table.add_row(
                 safe_text(name, escape_style=esc, limit=200),
                 value_text,
-                style=style("detailpane--cursor", partial=True) if focused and i == self.field_cursor else None,
+                style=cursor_style if focused and i == self.field_cursor else None,
             )
 
         json_view = Text(

@@ -74,6 +74,7 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
     | n, N | next / previous search match |
     | e, E | next / previous event at ERROR or worse |
     | w, W | next / previous event at WARN or worse |
+    | u, U | next / previous marked event (the app marks them: m) |
     | enter | show or hide the detail of the event |
     """
 
@@ -92,6 +93,8 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         Binding("E", "previous_level('ERROR')", "Previous error", show=False),
         Binding("w", "next_level('WARN')", "Next warning", show=False),
         Binding("W", "previous_level('WARN')", "Previous warning", show=False),
+        Binding("u", "next_mark", "Next mark", show=False),
+        Binding("U", "previous_mark", "Previous mark", show=False),
         Binding("enter", "select", "Detail", show=True),
     ]
 
@@ -638,7 +641,8 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         if not self.search_term or not self._view.width:
             self.post_message(self.Jumped("search match", False, backward))
             return
-        self.jump(search_expr(self._view.schema, self.search_term), "search match", backward=backward, wrap=True)
+        expr = search_expr(self._view.schema, self.search_term)
+        self.jump(expr, "search match", backward=backward, wrap=True)
 
     def action_next_level(self, name: str) -> None:
         self._go_level(name, backward=False)
@@ -652,6 +656,24 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
             self.post_message(self.Jumped(what, False, backward))
             return
         self.jump(pl.col("level") >= LEVELS[name], what, backward=backward)
+
+    def action_next_mark(self) -> None:
+        self._go_mark(backward=False)
+
+    def action_previous_mark(self) -> None:
+        self._go_mark(backward=True)
+
+    def _go_mark(self, *, backward: bool) -> None:
+        rows = self._mark_rows
+        if backward:
+            i = int(np.searchsorted(rows, self.cursor, side="left")) - 1
+            found = i >= 0
+        else:
+            i = int(np.searchsorted(rows, self.cursor, side="right"))
+            found = i < len(rows)
+        if found:
+            self.move_to(int(rows[i]))
+        self.post_message(self.Jumped("mark", found, backward))
 
     # ---- mouse ------------------------------------------------------------------------------
 
