@@ -405,7 +405,7 @@ class TTViewApp(App[None]):
         self.sources = message.files or self.sources
         self.errors = [*self.spec.skipped, *message.errors]
         self._dropped, self._lost = message.dropped, message.lost
-        for error in message.errors:
+        for error in [*self.spec.skipped, *message.errors]:
             self.notify(
                 visible(error, limit=300), title="cannot load", severity="error", markup=False, timeout=10
             )

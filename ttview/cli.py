@@ -345,6 +345,12 @@ def _readable_snapshots(files: list[Path]) -> tuple[list[Path], list[str]]:
     return good, bad
 
 
+def _skipped_line(error: str) -> str:
+    """``skipped NAME: why`` of a snapshot error line ``PATH: why`` (the viewer's header is narrow)."""
+    path, sep, why = error.partition(": ")
+    return f"skipped {Path(path).name}: {why}" if sep else f"skipped {error}"
+
+
 @app.command("open")
 def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
     """Open snapshot files in the viewer (several are merged by time).
@@ -367,7 +373,7 @@ def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
         more = f" (and {others} more unreadable file{'s' if others > 1 else ''})" if others else ""
         fail(f"{bad[0]}{more}")
     _run_viewer(
-        paths=[str(p) for p in good], filter_text=filter_text, skipped=[f"skipped {line}" for line in bad]
+        paths=[str(p) for p in good], filter_text=filter_text, skipped=[_skipped_line(line) for line in bad]
     )
 
 

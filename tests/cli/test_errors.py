@@ -237,4 +237,4 @@ def test_open_with_some_good_files_starts_the_viewer(
     ran = run("open", samples, corrupt)
     assert ran.exit_code == 0, ran.output
     assert [Path(str(p)).name for p in started["paths"]] == sorted(p.name for p in samples.glob("*.ttsnap"))
-    assert started["skipped"] == [f"skipped {corrupt}: not a ttlog snapshot (not an LZ4 frame)"]
+    assert started["skipped"] == [f"skipped {corrupt.name}: not a ttlog snapshot (not an LZ4 frame)"]

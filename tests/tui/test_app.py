@@ -234,3 +234,14 @@ def test_readme_keys_section_names_every_key_of_the_log() -> None:
             continue
         key = spelled.get(binding.key, binding.key)
         assert f"`{key}`" in section, (binding.key, binding.description)
+
+
+@sync
+async def test_files_skipped_before_the_start_are_named(snapshot_file: Path) -> None:
+    app = make_app(paths=[str(snapshot_file)], skipped=["skipped fake.ttsnap: not a ttlog snapshot"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        top = screen_text(app).splitlines()[0]
+        assert "⚠ 1 error: skipped fake.ttsnap: not a ttlog snapshot" in top
+        assert app.view.height == 2000
+        assert any("fake.ttsnap" in str(n.message) for n in app._notifications)

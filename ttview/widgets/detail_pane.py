@@ -177,9 +177,12 @@ class DetailPane(VerticalScroll, can_focus=True):
                 safe_text(str(v2), escape_style=esc, limit=200),
             )
 
-        message = Text("message  ", style=key_style)
-        message.append_text(
-            safe_text(row.get("message") or "", escape_style=esc, limit=DETAIL_LIMIT, multiline=True)
+        message = Table.grid(padding=(0, 2))  # a grid, so a message's further lines align
+        message.add_column(style=key_style, no_wrap=True)
+        message.add_column()
+        message.add_row(
+            Text("message"),
+            safe_text(row.get("message") or "", escape_style=esc, limit=DETAIL_LIMIT, multiline=True),
         )
 
         table = Table.grid(padding=(0, 2))
@@ -239,7 +242,7 @@ class DetailPane(VerticalScroll, can_focus=True):
         if self._frame is None or not self.event:
             return
         message = str(self.event.get("message") or "")
-        y = _META_LINES + 1 + message.count("\n") + 1 + 1 + 1
+        y = _META_LINES + 1 + message.count("\n") + 1 + 1 + 1  # meta, blank, message, blank, heading
         for name in self.fields[: self.field_cursor]:
             value = self._frame.get_column(name)[0] if name in self._frame.columns else None
             y += 1 + (value.count("\n") if isinstance(value, str) else 0)

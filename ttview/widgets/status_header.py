@@ -133,15 +133,15 @@ class StatusHeader(Widget):
         if s.date:
             one.append(f"{s.date} UTC", value)
             one.append("  ")
+        if s.errors:  # before the sources: what went wrong must not be cut off by a long name
+            word = "error" if len(s.errors) == 1 else "errors"
+            one.append(f"⚠ {len(s.errors)} {word}: ", style("statusheader--error"))
+            append_safe(one, s.errors[0], style("statusheader--error"), limit=200)
+            one.append("  ")
         if s.sources:
             append_safe(one, s.sources[0], dim, limit=80)
             if len(s.sources) > 1:
                 one.append(f" +{len(s.sources) - 1} more", dim)
-        if s.errors:
-            one.append("  ")
-            word = "error" if len(s.errors) == 1 else "errors"
-            one.append(f"⚠ {len(s.errors)} {word}: ", style("statusheader--error"))
-            append_safe(one, s.errors[0], style("statusheader--error"), limit=200)
 
         two = Text(no_wrap=True, overflow="ellipsis", end="")
         two.append(" ")
