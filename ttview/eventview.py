@@ -63,9 +63,13 @@ class EventView(ABC):
         """Events ``start`` to ``stop`` (exclusive; clipped to the view), every column."""
 
     @abstractmethod
-    def find(self, expr: pl.Expr, start: int, *, backward: bool = False) -> int | None:
+    def find(
+        self, expr: pl.Expr, start: int, *, backward: bool = False, stop: int | None = None
+    ) -> int | None:
         """The first row at or after ``start`` (``backward``: the last at or before it) where the
-        Boolean ``expr`` holds, or None."""
+        Boolean ``expr`` holds, or None. ``stop`` bounds the search, exclusive: forward rows
+        ``start .. stop - 1``, backward ``start`` down to ``stop + 1`` (default: the end of the
+        view), so a caller can look a part at a time."""
 
     @abstractmethod
     def count(self, expr: pl.Expr) -> int:
@@ -164,27 +168,32 @@ class FrameEventView(EventView):
             return 0
         return int(self._frame.select(expr.fill_null(False).sum()).item())
 
-    def find(self, expr: pl.Expr, start: int, *, backward: bool = False) -> int | None:
+    def find(
+        self, expr: pl.Expr, start: int, *, backward: bool = False, stop: int | None = None
+    ) -> int | None:
         height = self.height
         if not height:
             return None
         expr = expr.fill_null(False)
         step = FIRST_FIND_ROWS
         if backward:
-            stop = min(start, height - 1) + 1
-            while stop > 0:
-                lo = max(0, stop - step)
-                hit = self._frame.slice(lo, stop - lo).select(expr.arg_true().last()).item()
+            floor = max(-1, -1 if stop is None else stop) + 1  # the lowest row looked at
+            end = min(start, height - 1) + 1
+            while end > floor:
+                lo = max(floor, end - step)
+                hit = self._frame.slice(lo, end - lo).select(expr.arg_true().last()).item()
                 if hit is not None:
                     return lo + int(hit)
-                stop, step = lo, step * 2
+                end, step = lo, step * 2
             return None
+        ceiling = height if stop is None else min(stop, height)
         lo = max(0, start)
-        while lo < height:
-            hit = self._frame.slice(lo, step).select(expr.arg_true().first()).item()
+        while lo < ceiling:
+            n = min(step, ceiling - lo)
+            hit = self._frame.slice(lo, n).select(expr.arg_true().first()).item()
             if hit is not None:
                 return lo + int(hit)
-            lo, step = lo + step, step * 2
+            lo, step = lo + n, step * 2
         return None
 
     # ---- time ---------------------------------------------------------------------------------

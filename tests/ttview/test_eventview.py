@@ -47,6 +47,10 @@ def test_find_forward_and_backward_matches_a_plain_scan() -> None:
         assert view.find(expr, start) == (after[0] if after else None)
         assert view.find(expr, start, backward=True) == (before[-1] if before else None)
     assert view.find(pl.col("seq") == 9_999, 0) == 9_999  # past several doubling steps
+    # stop bounds the search, exclusive, in its direction
+    assert view.find(expr, 1, stop=997) is None and view.find(expr, 1, stop=998) == 997
+    assert view.find(expr, 1990, backward=True, stop=1994) is None
+    assert view.find(expr, 1995, backward=True, stop=1993) == 1994
     assert view.find(pl.col("seq") == -1, 0) is None
     assert FrameEventView().find(expr, 0) is None
 

@@ -78,11 +78,43 @@ async def test_e_finds_a_rare_error_far_away_in_a_million_events() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         await pilot.press("home", "e")
+        await settle(pilot)
         assert app.log_view.cursor == 3
         await pilot.press("e")
+        await settle(pilot)
         assert app.log_view.cursor == 999_990
         await pilot.press("E")
+        await settle(pilot)
         assert app.log_view.cursor == 3
+
+
+@sync
+async def test_a_long_search_goes_on_in_a_worker(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import ttview.widgets.log_view as log_view_module
+
+    monkeypatch.setattr(log_view_module, "FIND_BUDGET", 0.0)  # one part on the UI thread, then a worker
+    frame = synthetic_frame(300_000).with_columns(
+        message=pl.when(pl.col("seq") == 250_000).then(pl.lit("needle")).otherwise(pl.col("message"))
+    )
+    app = app_over(frame)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("home", "s")
+        await type_text(pilot, "needle")
+        await pilot.press("enter", "n")
+        await settle(pilot)
+        assert app.log_view.cursor == 250_000
+        await pilot.press("n")  # the only match: wraps round to itself
+        await settle(pilot)
+        assert app.log_view.cursor == 250_000
+        assert any("search wrapped" in str(n.message) for n in app._notifications)
+        # a search overtaken by a move of the cursor (or a new view) does not move it afterwards
+        log = app.log_view
+        await pilot.press("home", "down")
+        log._found_later(log.view, 0, 250_000, "search match", False, False)
+        assert log.cursor == 1
+        log._found_later(log.view, 1, 250_000, "search match", False, False)
+        assert log.cursor == 250_000
 
 
 # ---- marks -------------------------------------------------------------------------------------

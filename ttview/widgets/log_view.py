@@ -14,6 +14,7 @@ position is then the row at the top of the page, and a page is laid out from it.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,7 +23,7 @@ import polars as pl
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -30,6 +31,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.worker import get_current_worker
 
 from ttview.eventview import EventView, FrameEventView
 from ttview.render import LineLayout, LineStyles, event_line, format_delta, level_palette
@@ -44,6 +46,13 @@ BLOCK_ROWS = 64
 DELTA_MODES = ("off", "previous", "mark")
 """What the delta column shows: nothing, the time since the row above, the time since the
 nearest mark above."""
+
+FIND_BUDGET = 0.03
+"""Seconds a search for the next match (n, e, w, ...) may take on the UI thread; the rest of the
+view is searched by a worker."""
+
+FIND_PART = 65_536
+"""Rows searched at a time."""
 
 _WRAP_INDENT = 4
 """Cells a wrapped line's continuation is indented by."""
@@ -612,24 +621,79 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
 
     # ---- jumps ------------------------------------------------------------------------------
 
-    def jump(self, expr: pl.Expr, what: str, *, backward: bool, wrap: bool = False) -> bool:
+    def jump(self, expr: pl.Expr, what: str, *, backward: bool, wrap: bool = False) -> None:
         """Move the cursor to the next (``backward``: previous) row where ``expr`` holds, from the
         row after (before) the cursor; with ``wrap``, go round the ends of the view. Posts
-        :class:`Jumped`; returns whether a row was found."""
+        :class:`Jumped` when done.
+
+        The view is searched a part at a time on the UI thread for at most :data:`FIND_BUDGET`
+        seconds (a match nearby, or a cheap condition over a million rows, is found at once); what
+        is left is searched by a worker, and the cursor moves when it finds the row, unless it
+        was moved meanwhile."""
         view = self._view
-        if not view.height:
-            self.post_message(self.Jumped(what, False, backward))
-            return False
-        start = self.cursor - 1 if backward else self.cursor + 1
-        row = view.find(expr, start, backward=backward) if 0 <= start < view.height else None
-        wrapped = False
-        if row is None and wrap:
-            row = view.find(expr, view.height - 1 if backward else 0, backward=backward)
-            wrapped = row is not None
-        if row is not None:
+        parts = self._find_parts(view.height, self.cursor, backward=backward, wrap=wrap)
+        deadline = time.monotonic() + FIND_BUDGET
+        for i, (start, stop, wrapped) in enumerate(parts):
+            row = view.find(expr, start, backward=backward, stop=stop)
+            if row is not None:
+                self.move_to(row)
+                self.post_message(self.Jumped(what, True, backward, wrapped))
+                return
+            if time.monotonic() > deadline and i + 1 < len(parts):
+                self._find_rest(view, expr, parts[i + 1 :], what, backward, self.cursor)
+                return
+        self.post_message(self.Jumped(what, False, backward))
+
+    @staticmethod
+    def _find_parts(height: int, cursor: int, *, backward: bool, wrap: bool) -> list[tuple[int, int, bool]]:
+        """(start, stop, wrapped) of each part of a search from ``cursor``, in the order looked at
+        (``stop`` exclusive in the search's direction, as :meth:`EventView.find` takes it). Going
+        round ends at the cursor's own row, so a lone match is found again."""
+        if not height:
+            return []
+        parts: list[tuple[int, int, bool]] = []
+        if backward:
+            ranges = [(cursor - 1, -1, False)] + ([(height - 1, cursor - 1, True)] if wrap else [])
+            for start, end, wrapped in ranges:
+                while start > end:
+                    stop = max(end, start - FIND_PART)
+                    parts.append((start, stop, wrapped))
+                    start = stop
+        else:
+            ranges = [(cursor + 1, height, False)] + ([(0, cursor + 1, True)] if wrap else [])
+            for start, end, wrapped in ranges:
+                while start < end:
+                    stop = min(end, start + FIND_PART)
+                    parts.append((start, stop, wrapped))
+                    start = stop
+        return parts
+
+    @work(thread=True, exclusive=True, group="find", exit_on_error=False)
+    def _find_rest(
+        self,
+        view: EventView,
+        expr: pl.Expr,
+        parts: list[tuple[int, int, bool]],
+        what: str,
+        backward: bool,
+        cursor: int,
+    ) -> None:
+        worker = get_current_worker()
+        for start, stop, wrapped in parts:
+            if worker.is_cancelled:
+                return
+            row = view.find(expr, start, backward=backward, stop=stop)
+            if row is not None:
+                self.app.call_from_thread(self._found_later, view, cursor, row, what, backward, wrapped)
+                return
+        self.post_message(self.Jumped(what, False, backward))
+
+    def _found_later(
+        self, view: EventView, cursor: int, row: int, what: str, backward: bool, wrapped: bool
+    ) -> None:
+        if self._view is view and self.cursor == cursor:  # nothing moved meanwhile
             self.move_to(row)
-        self.post_message(self.Jumped(what, row is not None, backward, wrapped))
-        return row is not None
+            self.post_message(self.Jumped(what, True, backward, wrapped))
 
     def action_next_match(self) -> None:
         self._go_match(backward=False)
