@@ -338,9 +338,9 @@ async def _live(shm_dir: str, seconds: float, keep: int) -> None:
             await asyncio.sleep(0.02)
         start = time.monotonic()
         while time.monotonic() - start < seconds:
-            frame = log.frame
-            if frame.height:
-                newest = frame.select(pl.col("ts").dt.epoch("ns").max()).item()
+            view = log.view
+            if view.height:
+                newest = view.lazy().select(pl.col("ts").dt.epoch("ns").max()).collect().item()
                 behind.append((time.monotonic() - start, (time.time_ns() - newest) / 1e9))
                 kept = max(kept, app.full.height)
             rss.append((time.monotonic() - start, _rss_mb()))

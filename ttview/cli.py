@@ -172,7 +172,8 @@ FilterOption = Annotated[
         metavar="EXPR",
         show_default=False,
         help="Keep only events matching EXPR, e.g. 'level >= WARN and latency_us > 250' "
-        "(the filter language: docs/FILTER.md).",
+        "(the filter language: docs/FILTER.md). A field no event has is an error (exit 2), "
+        "with the closest name offered.",
     ),
 ]
 ShmDirOption = Annotated[
@@ -392,12 +393,41 @@ def _root(
     _run_viewer(paths=[str(p) for p in source.paths])
 
 
+def _readable_snapshots(files: list[Path]) -> tuple[list[Path], list[str]]:
+    """The files whose snapshot header reads (:func:`ttview.decode.snapshot_info`), and one line
+    per file that does not (empty, truncated, not a snapshot)."""
+    from ttlog.store import SnapshotError
+
+    from ttview.decode import snapshot_info
+
+    good: list[Path] = []
+    bad: list[str] = []
+    for path in files:
+        try:
+            snapshot_info(path)
+        except SnapshotError as exc:
+            bad.append(str(exc))
+        else:
+            good.append(path)
+    return good, bad
+
+
+def _skipped_line(error: str) -> str:
+    """``skipped NAME: why`` of a snapshot error line ``PATH: why`` (the viewer's header is narrow)."""
+    path, sep, why = error.partition(": ")
+    return f"skipped {Path(path).name}: {why}" if sep else f"skipped {error}"
+
+
 @app.command("open")
 def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
     """Open snapshot files in the viewer (several are merged by time), or a Parquet export of them
     (files, or a directory holding a partitioned dataset).
 
-    Exit codes: 2 for a missing path or a bad filter.
+    Files that are not readable snapshots (empty, truncated, something else) are left out and
+    named in the viewer's header; when none is readable the viewer does not start.
+
+    Exit codes: 2 for a missing path, no readable snapshot, or a bad filter (an unknown field
+    is reported in the viewer's filter prompt, with the closest name).
     """
     from ttview.parquet_source import is_parquet_input
     from ttview.sources import resolve_paths
@@ -408,7 +438,14 @@ def open_(paths: RequiredSnapshotPaths, filter_text: FilterOption = "") -> None:
     files, errors = resolve_paths(paths)
     if errors:
         fail(errors[0].message)
-    _run_viewer(paths=[str(p) for p in files], filter_text=filter_text)
+    good, bad = _readable_snapshots(files)
+    if not good:
+        others = len(bad) - 1
+        more = f" (and {others} more unreadable file{'s' if others > 1 else ''})" if others else ""
+        fail(f"{bad[0]}{more}")
+    _run_viewer(
+        paths=[str(p) for p in good], filter_text=filter_text, skipped=[_skipped_line(line) for line in bad]
+    )
 
 
 @app.command()
@@ -512,18 +549,31 @@ def _umask() -> int:
     return mask
 
 
+TERMINAL_EXPORT_LIMIT = 1_000
+"""Events ``ttview export`` prints to a terminal at most; more need ``-o FILE`` or a pipe."""
+
+
+def _export_format(value: str) -> str:
+    """The ``--format`` value, or one line naming the choices and exit 2."""
+    choices = [f.value for f in ExportFormat]
+    if value.lower() not in choices:
+        fail(f"--format: unknown format {value!r} ({', '.join(choices)})")
+    return value.lower()
+
+
 @app.command()
 def export(
     paths: SnapshotPaths = None,
     fmt: Annotated[
-        ExportFormat,
+        str,
         typer.Option(
             "--format",
             "-F",
-            case_sensitive=False,
+            metavar="json|ndjson|csv|parquet",
+            callback=_export_format,
             help="json (one array), ndjson (one event per line), csv (fields as columns) or parquet (typed).",
         ),
-    ] = ExportFormat.ndjson,
+    ] = ExportFormat.ndjson.value,
     filter_text: FilterOption = "",
     fields: Annotated[
         str | None,
@@ -577,10 +627,13 @@ def export(
     whose value is null, and write NaN and the infinities as "NaN", "Infinity", "-Infinity".
     Events are written as they are read: memory does not grow with the export.
 
+    To a terminal (no -o, no pipe) at most 1,000 events are printed; more are refused with one
+    line saying how to get them (-o FILE, or a pipe such as | less).
+
     Exit codes: 1 if no event matched (the output is still valid: [], a CSV header, an empty
-    Parquet file); 2 for a missing path, no readable snapshot, a bad filter, an unknown --fields
-    name, a bad --format or an unwritable -o; 3 when some snapshots were bad (each named on
-    stderr) and the others were exported.
+    Parquet file); 2 for a missing path, no readable snapshot, a bad filter or unknown field in
+    it, an unknown --fields name, a bad --format, too many events for a terminal, or an unwritable
+    -o; 3 when some snapshots were bad (each named on stderr) and the others were exported.
     """
     from ttview.export import ExportError, parquet_metadata, prepare, write_export
 
@@ -598,6 +651,15 @@ def export(
         if out is not None and out.is_terminal and fmt == "parquet":
             fail("refusing to write Parquet to a terminal; use -o FILE or a pipe")
         selection = _select(paths, filter_text)
+        if out is not None and out.is_terminal and selection.catalog.total > TERMINAL_EXPORT_LIMIT:
+            import polars as pl
+
+            count = selection.unordered.select(pl.len()).collect(engine="streaming").item()
+            if count > TERMINAL_EXPORT_LIMIT:
+                fail(
+                    f"{count:,} events are too many for the terminal: write them with -o FILE, "
+                    f"or page them with | less"
+                )
         try:
             prepare(selection.ordered.head(0), fmt=fmt, fields=wanted, time_unit=time_unit)
         except ExportError as exc:

@@ -36,10 +36,10 @@ from typing import Any
 import cbor2
 import numpy as np
 import polars as pl
-
 from ttlog.codec import FORMAT_NAME, FORMAT_VERSION, KINDS, MAX_CHUNK_SIZE
 from ttlog.events import Columns, FieldData, _obj_array, concat_columns
 from ttlog.store import SnapshotError
+
 from ttview.lz4read import BlockStream, FrameError, FrameLayout, SequentialStream, open_map, read_layout
 from ttview.schema import CUT_COLUMN, CUT_DTYPE, FIELDS_CUT_MARK, FieldLayout
 

@@ -73,6 +73,7 @@ from ttview.schema import (
     level_name_expr,
     text_expr,
 )
+from ttview.textsafe import TERMINAL_UNSAFE_REGEX
 
 __all__ = [
     "CORE_EXPORT_COLUMNS",
@@ -109,12 +110,8 @@ DEFAULT_CHUNK_ROWS = 1 << 16
 """Events encoded and written per step (progress is reported per step)."""
 
 _FRAME_CORE = frozenset(CORE_COLUMNS)
-_TERMINAL_UNSAFE = (
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{2064}"
-    r"\x{2066}-\x{2069}\x{feff}]"
-)
-"""Characters that must never reach a terminal: C0 (but tab and newline), DEL, C1, zero-width,
-line/paragraph separators, bidi controls and the BOM (the policy of ``ttview.textsafe``)."""
+# Characters that must never reach a terminal: the one policy of ttview.textsafe (tab and LF kept).
+_TERMINAL_UNSAFE = TERMINAL_UNSAFE_REGEX
 
 Progress = Callable[[int, int], None]
 """``progress(rows_written, rows_total)``, called after each batch (total 0 when unknown)."""

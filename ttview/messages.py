@@ -7,18 +7,21 @@ replaces an older one still queued: the live frame is cumulative, so nothing is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 from textual.message import Message
+
+from ttview.eventview import EventView
+from ttview.livetail import LiveState
 
 __all__ = [
     "FilterApplied",
     "FilterFailed",
     "LiveUpdate",
-    "SearchResult",
+    "SearchCounted",
     "SourcesLoaded",
+    "SqlDone",
 ]
 
 
@@ -40,7 +43,7 @@ class FilterApplied(Message):
     """A filter ran over the loaded events (in a worker); ``view`` is the result."""
 
     text: str
-    view: pl.DataFrame
+    view: EventView
     generation: int
     warnings: tuple[str, ...] = ()
 
@@ -56,28 +59,31 @@ class FilterFailed(Message):
 
 @dataclass
 class LiveUpdate(Message):
-    """The live rings gave new events: the bounded frame of everything kept, and its filtered view
-    under ``filter_text`` (the filter current when the worker ran)."""
+    """The live rings' state (:class:`ttview.livetail.LiveState`): every event kept and their view
+    under the filter the app last handed the worker (``filter_text``), with the rings' counts."""
 
-    full: pl.DataFrame
-    view: pl.DataFrame
+    state: LiveState
     filter_text: str
-    received: int
-    """Events received since the tail started (cumulative, so a replaced message loses nothing)."""
-    rings: int = 0
-    ended: int = 0
-    dropped: int = 0
-    lost: int = 0
-    errors: list[str] = field(default_factory=list)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, LiveUpdate)
 
 
 @dataclass
-class SearchResult(Message):
-    """Rows of the view whose text holds the search term (ascending row numbers)."""
+class SearchCounted(Message):
+    """How many rows of the view hold the search term."""
 
     term: str
     generation: int
-    rows: np.ndarray
+    count: int
+
+
+@dataclass
+class SqlDone(Message):
+    """A SQL query over the view's events ran (in a worker): its first rows and its row count, or
+    the error in one line."""
+
+    query: str
+    head: pl.DataFrame | None
+    total: int = 0
+    error: str = ""

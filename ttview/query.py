@@ -15,6 +15,7 @@ Grammar (keywords are case-insensitive; ``!``, ``&&``, ``||`` spell ``not``, ``a
     not_expr   := ("not" | "!")* primary
     primary    := "(" or_expr ")"
                 | STRING                                   # free text: message contains, any case
+                | "marked"                                 # the events marked in the viewer (m)
                 | "has" name | "exists" "(" name ")"
                 | name cmp_op value                        # == != < <= > >=  (= means ==)
                 | name match_op STRING                     # ~  !~  ~*  !~*   (regex; * = any case)
@@ -34,8 +35,13 @@ Invariants:
 - A comparison on an event that lacks the field is false, whatever the operator; ``not`` is
   plain negation, so ``not (x == 5)`` keeps the events without ``x``. Filters therefore never
   yield null.
-- A field the frame does not have (when its schema is known) makes a comparison false and adds a
-  warning, never an error, so a live tail whose fields appear later keeps working.
+- A field the frame does not have (when its schema is known) is an error, with the closest name
+  offered (``unknown field 'latncy_us' (did you mean 'latency_us'?)``), for the viewer's ``-f``,
+  its ``/`` prompt and every CLI ``--filter`` alike. Only where fields may still appear (a live
+  tail, events still loading) is it compiled with ``unknown="warn"``: the comparison is false and
+  the filter carries the same text as a warning.
+- ``marked`` needs the set of marks (``marks=``, event identities ``(ts_ns, seq, pid)``); without
+  one (the CLI) it is an error, since marks exist only in the viewer.
 """
 
 from __future__ import annotations
@@ -44,11 +50,11 @@ import datetime
 import functools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from fractions import Fraction
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 
@@ -57,13 +63,17 @@ from ttview.schema import (
     LEVEL_NAMES,
     LEVELS,
     dtype_kinds,
+    event_id_expr,
     is_union_dtype,
     level_name_expr,
     numeric_expr,
     text_expr,
+    union_value,
 )
+from ttview.textsafe import is_unsafe
 
 __all__ = [
+    "KEYWORDS",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "Filter",
@@ -74,6 +84,9 @@ __all__ = [
     "format_error",
     "parse_duration",
     "parse_time",
+    "quote_name",
+    "quote_value",
+    "regex_escape",
 ]
 
 MAX_DEPTH = 64
@@ -159,7 +172,12 @@ _DUR_RE = re.compile(rf"(?:{_DUR_PART})+")
 _DUR_PART_RE = re.compile(_DUR_PART)
 _EXP_TAIL_RE = re.compile(rf"(?:{_D}(?:\.(?:{_D})?)?|\.{_D})[eE]")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'", "`": "`"}
-_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "true", "false", "has", "exists"})
+KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "true", "false", "has", "exists"})
+"""Words that are never a bare field name (case-insensitive); a field so named goes in backticks."""
+_KEYWORDS = KEYWORDS
+MARKED = "marked"
+"""The condition naming the events marked in the viewer: a bare ``marked`` not followed by an
+operator (a field called ``marked`` still reads ``marked == 1``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,11 +413,16 @@ class _Search:
 
 
 @dataclass(frozen=True, slots=True)
+class _Marked:
+    pos: int
+
+
+@dataclass(frozen=True, slots=True)
 class _All:
     pass
 
 
-_Node = _Or | _And | _Not | _Compare | _InList | _Regex | _Has | _IsNull | _Search | _All
+_Node = _Or | _And | _Not | _Compare | _InList | _Regex | _Has | _IsNull | _Search | _Marked | _All
 
 _CMP_OPS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _MATCH_OPS = frozenset({"~", "!~", "~*", "!~*"})
@@ -494,9 +517,23 @@ class _Parser:
             name = self.parse_name("in exists(...)")
             self.expect_op(")", "')' to close exists(")
             return _Has(name)
+        if tok.kind == "NAME" and tok.text.lower() == MARKED and self.ends_condition(self.peek(1)):
+            self.next()
+            return _Marked(tok.pos)
         if tok.kind == "QNAME" or (tok.kind == "NAME" and tok.text.lower() not in _KEYWORDS):
+            if tok.kind == "NAME" and self.ends_condition(self.peek(1)):
+                word = tok.text
+                raise QueryError(
+                    f"'{word}' alone is not a condition: to find text, write message ~ \"{word}\"; "
+                    f"for a field, has {word}",
+                    tok.pos,
+                )
             return self.parse_condition(self.parse_name(""))
         raise QueryError(f"expected a condition, found {tok.describe()}", tok.pos)
+
+    def ends_condition(self, tok: _Token) -> bool:
+        """True if ``tok`` can follow a whole condition (so a name before it stands alone)."""
+        return tok.kind == "EOF" or self.is_op(tok, ")", "&&", "||") or self.is_kw(tok, "and", "or")
 
     def parse_name(self, where: str) -> _Name:
         tok = self.next()
@@ -694,7 +731,8 @@ def _parse_number_text(text: str) -> int | float | None:
 _REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
 
-def _regex_escape(text: str) -> str:
+def regex_escape(text: str) -> str:
+    """``text`` as a regular expression (polars' syntax) matching exactly that text."""
     return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
 
 
@@ -769,10 +807,23 @@ _KIND_LABEL = {
 }  # fmt: skip
 
 
+Unknown = Literal["error", "warn"]
+"""What a field the schema lacks is: an error (the data is complete) or a warning (fields may still
+appear: a live tail, events still loading)."""
+
+
 class _Compiler:
-    def __init__(self, columns: Mapping[str, pl.DataType] | None,
-                 time_bounds: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        columns: Mapping[str, pl.DataType] | None,
+        *,
+        unknown: Unknown = "error",
+        marks: Collection[tuple[int, int, int]] | None = None,
+        time_bounds: tuple[int, int] | None = None,
+    ) -> None:
         self.columns = None if columns is None else dict(columns)
+        self.unknown = unknown
+        self.marks = marks
         self.time_bounds = time_bounds
         self.fields: dict[str, None] = {}
         self.warnings: dict[str, None] = {}
@@ -786,7 +837,10 @@ class _Compiler:
             if dtype is None:
                 hint = get_close_matches(column, list(self.columns), n=1)
                 more = f" (did you mean {hint[0]!r}?)" if hint else ""
-                self.warnings.setdefault(f"unknown field {column!r}{more}")
+                problem = f"unknown field {column!r}{more}"
+                if self.unknown == "error":
+                    raise QueryError(problem, name.pos)
+                self.warnings.setdefault(problem)
                 return "missing", pl.lit(None)
         else:
             dtype = CORE_COLUMNS.get(column)  # type: ignore[assignment]
@@ -936,8 +990,10 @@ class _Compiler:
             return self.regex(node.name, node.pattern, node.pos, icase=node.icase, negated=node.negated)
         if isinstance(node, _Search):
             return self.regex(
-                _Name("message", node.pos), _regex_escape(node.text), node.pos, icase=True, negated=False
+                _Name("message", node.pos), regex_escape(node.text), node.pos, icase=True, negated=False
             )
+        if isinstance(node, _Marked):
+            return self.marked(node)
         if isinstance(node, _Has):
             kind, lhs = self.resolve(node.name)
             return _const(False) if kind == "missing" else lhs.is_not_null()
@@ -1013,6 +1069,23 @@ class _Compiler:
             dtype = pl.Binary()
         return side.is_in(pl.lit(pl.Series("", values, dtype=dtype)).implode())
 
+    def marked(self, node: _Marked) -> pl.Expr:
+        if self.marks is None:
+            raise QueryError(
+                "'marked' selects the events marked in the viewer (m); there are none here", node.pos
+            )
+        for column in ("ts", "seq", "pid"):
+            self.fields.setdefault(column)
+        if not self.marks:
+            return _const(False)
+        if self.columns is not None and not all(c in self.columns for c in ("ts", "seq", "pid")):
+            return _const(False)
+        ids = pl.DataFrame(
+            sorted(self.marks), schema={"ts": pl.Int64, "seq": pl.Int64, "pid": pl.Int64}, orient="row"
+        )
+        wanted = ids.select(pl.struct("ts", "seq", "pid").alias("event_id")).to_series()
+        return event_id_expr().is_in(wanted.implode()).fill_null(False)
+
     def regex(self, name: _Name, pattern: str, pos: int, *, icase: bool, negated: bool) -> pl.Expr:
         kind, lhs = self.resolve(name)
         if kind in ("bin", "other"):
@@ -1055,31 +1128,51 @@ class Filter:
     fields: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     _tree: _Node = field(default_factory=_All, compare=False, repr=False)
+    _unknown: Unknown = field(default="error", compare=False, repr=False)
+    _marks: Collection[tuple[int, int, int]] | None = field(default=None, compare=False, repr=False)
+    _time_bounds: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def keeps_all(self) -> bool:
         """True for the empty filter, which keeps every row."""
         return isinstance(self._tree, _All)
 
-    def bind(self, columns: Mapping[str, pl.DataType] | None,
-             time_bounds: tuple[int, int] | None = None) -> Filter:
-        """The same filter compiled against ``columns`` (e.g. a newer frame's schema).
-        ``time_bounds``: the data's first and last event times (ns), for ``first``/``last`` and
-        times of day (default: computed from the frame the filter runs on)."""
-        return _build(self.text, self._tree, columns, time_bounds)
+    @property
+    def uses_marks(self) -> bool:
+        """True if the filter says ``marked`` (its result changes when the marks do)."""
+        return _uses_marks(self._tree)
+
+    def bind(
+        self,
+        columns: Mapping[str, pl.DataType] | None,
+        *,
+        unknown: Unknown | None = None,
+        marks: Collection[tuple[int, int, int]] | None = None,
+        time_bounds: tuple[int, int] | None = None,
+    ) -> Filter:
+        """The same filter compiled against ``columns`` (e.g. a newer frame's schema); ``unknown``,
+        ``marks`` and ``time_bounds`` default to the ones it was compiled with. ``time_bounds``:
+        the data's first and last event times (ns), for ``first``/``last`` and times of day
+        (None: computed from the frame the filter runs on)."""
+        return _build(
+            self.text,
+            self._tree,
+            columns,
+            unknown=self._unknown if unknown is None else unknown,
+            marks=self._marks if marks is None else marks,
+            time_bounds=self._time_bounds if time_bounds is None else time_bounds,
+        )
 
     def hints(self) -> ChunkBounds:
         """What the filter says about the events it can keep, read off its top-level ``and``:
         a time range, a set of levels and of loggers, each None when it does not say (for
         skipping chunks whose index rules them out; the filter itself still runs on the rest).
         Times need the filter compiled with ``time_bounds`` when it uses first/last."""
-        return _hints(self._tree, self.time_bounds)
+        return _hints(self._tree, self._time_bounds)
 
     @property
     def time_bounds(self) -> tuple[int, int] | None:
         return self._time_bounds
-
-    _time_bounds: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -1100,7 +1193,7 @@ def _hints(tree: _Node, time_bounds: tuple[int, int] | None) -> ChunkBounds:
     ts_min = ts_max = None
     levels: frozenset[int] | None = None
     loggers: frozenset[str] | None = None
-    compiler = _Compiler(CORE_COLUMNS, time_bounds)
+    compiler = _Compiler(CORE_COLUMNS, time_bounds=time_bounds)
     for item in items:
         if isinstance(item, _Compare) and item.name.column == "ts" and item.op in ("<", "<=", ">", ">=", "=="):
             try:
@@ -1136,34 +1229,101 @@ def _holds(a: int, op: str, b: int) -> bool:
     return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
-def _build(text: str, tree: _Node, columns: Mapping[str, pl.DataType] | None,
-           time_bounds: tuple[int, int] | None = None) -> Filter:
-    compiler = _Compiler(columns, time_bounds)
+def _uses_marks(node: _Node) -> bool:
+    if isinstance(node, _Marked):
+        return True
+    if isinstance(node, (_Or, _And)):
+        return any(_uses_marks(item) for item in node.items)
+    if isinstance(node, _Not):
+        return _uses_marks(node.item)
+    return False
+
+
+def _build(
+    text: str,
+    tree: _Node,
+    columns: Mapping[str, pl.DataType] | None,
+    *,
+    unknown: Unknown = "error",
+    marks: Collection[tuple[int, int, int]] | None = None,
+    time_bounds: tuple[int, int] | None = None,
+) -> Filter:
+    compiler = _Compiler(columns, unknown=unknown, marks=marks, time_bounds=time_bounds)
     expr = compiler.compile(tree)
-    return Filter(text, expr, tuple(compiler.fields), tuple(compiler.warnings), tree, time_bounds)
+    return Filter(text, expr, tuple(compiler.fields), tuple(compiler.warnings), tree, unknown, marks, time_bounds)
 
 
-def compile_filter(text: str, columns: Mapping[str, pl.DataType] | None = None, *,
-                   time_bounds: tuple[int, int] | None = None) -> Filter:
+def compile_filter(
+    text: str,
+    columns: Mapping[str, pl.DataType] | None = None,
+    *,
+    unknown: Unknown = "error",
+    marks: Collection[tuple[int, int, int]] | None = None,
+    time_bounds: tuple[int, int] | None = None,
+) -> Filter:
     """Parse ``text`` and compile it to a polars expression; raises :class:`QueryError`.
 
-    ``columns`` (a frame's schema) makes comparisons type-aware and turns unknown fields into
-    warnings (the comparison is then false). Without it, core columns still get their schema types
-    and other fields are compared as written; :func:`apply_filter` always binds to the frame.
-    Empty or blank text keeps every row.
+    ``columns`` (a frame's schema) makes comparisons type-aware; a field it lacks is a
+    :class:`QueryError` (``unknown="error"``, the default) or, with ``unknown="warn"``, a warning
+    on the filter and a false comparison. Without ``columns``, core columns still get their schema
+    types and other fields are compared as written; :func:`apply_filter` always binds to the
+    frame. ``marks``: the identities ``(ts_ns, seq, pid)`` that ``marked`` selects (None: the
+    filter may not say ``marked``). Empty or blank text keeps every row.
     """
     if not isinstance(text, str):
         raise TypeError(f"filter text must be str, not {type(text).__name__}")
-    return _build(text, _parse(text), columns, time_bounds)
+    return _build(text, _parse(text), columns, unknown=unknown, marks=marks, time_bounds=time_bounds)
 
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 def apply_filter(data: FrameT, flt: str | Filter) -> FrameT:
-    """``data`` keeping only the rows ``flt`` matches, compiled against ``data``'s own schema."""
+    """``data`` keeping only the rows ``flt`` matches, compiled against ``data``'s own schema (a
+    text filter with the default rules; a :class:`Filter` keeps its own)."""
     schema = data.collect_schema() if isinstance(data, pl.LazyFrame) else data.schema
     compiled = compile_filter(flt, schema) if isinstance(flt, str) else flt.bind(schema)
     if compiled.keeps_all:
         return data
     return data.filter(compiled.expr)
+
+
+# ---- printing filters -----------------------------------------------------------------------------
+
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def quote_name(name: str) -> str:
+    """``name`` as the filter language reads it: bare when it is an identifier and not one of
+    :data:`KEYWORDS`, else in backticks (a backtick inside doubled)."""
+    if _IDENT_RE.fullmatch(name) and name.lower() not in KEYWORDS:
+        return name
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_value(value: Any) -> str:
+    """A literal of the filter language equal to ``value``: text quoted, with ``"`` and ``\\``
+    escaped and every character a terminal could act on written as an escape the tokenizer reads
+    back (``\\x1b``, ``\\u202e``). A value of a field of several kinds is its one kind's value."""
+    value = union_value(value)
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "backslashreplace")
+    out = ['"']
+    for ch in str(value):
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable() or not is_unsafe(ch):
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(
+                f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+            )
+    out.append('"')
+    return "".join(out)

@@ -38,16 +38,16 @@ __all__ = [
     "LevelPalette",
     "LineLayout",
     "LineStyles",
+    "DELTA_WIDTH",
     "append_safe",
     "event_json",
     "event_line",
     "format_clock",
     "format_date",
+    "format_delta",
     "format_iso",
     "format_value",
     "level_palette",
-    "quote_filter_name",
-    "quote_filter_value",
     "rate_label",
     "safe_text",
     "si_label",
@@ -67,11 +67,25 @@ def safe_text(
     *,
     escape_style: Style | str | None = None,
     limit: int | None = LINE_LIMIT,
+    multiline: bool = False,
 ) -> Text:
     """A Rich ``Text`` of ``text`` made visible (see :func:`visible`); escapes and the cut mark are
-    drawn in ``escape_style`` so ``\\x1b`` in the data reads differently from an escaped ESC."""
-    out = Text(no_wrap=True, end="")
-    append_safe(out, text, style, escape_style=escape_style, limit=limit)
+    drawn in ``escape_style`` so ``\\x1b`` in the data reads differently from an escaped ESC.
+
+    ``multiline``: line feeds (and CR LF pairs) become real line breaks, for tracebacks and other
+    multi-line values; every other control character is still shown as an escape."""
+    if not multiline or "\n" not in text:
+        out = Text(no_wrap=True, end="")
+        append_safe(out, text, style, escape_style=escape_style, limit=limit)
+        return out
+    out = Text(end="")
+    text, more = cut(text, limit)
+    for i, line in enumerate(text.replace("\r\n", "\n").split("\n")):
+        if i:
+            out.append("\n")
+        append_safe(out, line, style, escape_style=escape_style, limit=None)
+    if more:
+        out.append(cut_mark(more), style if escape_style is None else escape_style)
     return out
 
 
@@ -146,6 +160,30 @@ def format_date(ts_ns: int) -> str:
 
     day = ts_ns // _DAY_NS
     return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat()
+
+
+def format_delta(ns: int) -> str:
+    """A time difference with its sign, in the unit that reads best: ``+0ns``, ``+812ns``,
+    ``+123.456µs``, ``+12.345ms``, ``+1.234s``, ``+2m03.5s``, ``-4.000ms``."""
+    sign = "-" if ns < 0 else "+"
+    a = abs(ns)
+    if a < 1_000:
+        return f"{sign}{a}ns"
+    if a < 1_000_000:
+        return f"{sign}{a / 1e3:.3f}µs"
+    if a < 1_000_000_000:
+        return f"{sign}{a / 1e6:.3f}ms"
+    if a < 60 * 10**9:
+        return f"{sign}{a / 1e9:.3f}s"
+    minutes, rest = divmod(a, 60 * 10**9)
+    if minutes < 60:
+        return f"{sign}{minutes}m{rest / 1e9:04.1f}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{hours}h{minutes:02d}m"
+
+
+DELTA_WIDTH = 11
+"""Cells of the delta column of a log line (``+123.456µs`` and a space)."""
 
 
 def format_iso(ts_ns: int) -> str:
@@ -227,6 +265,8 @@ class LineStyles:
     value: Style = field(default_factory=Style)
     escape: Style = field(default_factory=lambda: Style(reverse=True))
     match: Style = field(default_factory=lambda: Style(reverse=True, bold=True))
+    mark: Style = field(default_factory=lambda: Style(reverse=True))
+    delta: Style = field(default_factory=Style)
 
 
 @dataclass(frozen=True)
@@ -253,17 +293,24 @@ def event_line(
     styles: LineStyles,
     cut: Sequence[str] = (),
     search: re.Pattern[str] | None = None,
+    delta: str | None = None,
+    marked: bool = False,
 ) -> Text:
-    """One log line: ``time level logger message key=value ...``, every part made visible.
+    """One log line: ``time [delta] level logger message key=value ...``, every part made visible.
 
     ``fields`` are (column name, value) pairs of the fields the event carries; text values with
     spaces, ``"`` or ``=`` are quoted. A value the ring cut at its ``max_str`` (named in ``cut``)
-    ends with ``…``. ``search`` matches are highlighted in the visible text.
+    ends with ``…``. ``search`` matches are highlighted in the visible text. ``delta`` (the time
+    since an earlier event, :func:`format_delta`; ``""`` for none) fills a column after the time;
+    a ``marked`` event's time is drawn in the mark style.
     """
     esc = styles.escape
     line = Text(no_wrap=True, end="")
-    line.append(format_clock(ts_ns), styles.time)
+    line.append(format_clock(ts_ns), styles.time + styles.mark if marked else styles.time)
     line.append(" ")
+    if delta is not None:
+        line.append(delta.rjust(DELTA_WIDTH - 1), styles.delta)
+        line.append(" ")
     line.append(level_name(level).ljust(layout.level), styles.levels[level])
     line.append(" ")
     start = len(line)
@@ -304,45 +351,6 @@ def event_json(row: Any) -> str:
 
     line = json_lines(prepare(row.head(1), fmt="json"))[0]
     return json.dumps(json.loads(line), indent=2, ensure_ascii=False)
-
-
-# ---- building filters ---------------------------------------------------------------------------
-
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "null", "true", "false", "has", "exists"})
-
-
-def quote_filter_name(name: str) -> str:
-    """``name`` as the filter language reads it: bare when it is an identifier, else in backticks."""
-    if _IDENT_RE.fullmatch(name) and name.lower() not in _KEYWORDS:
-        return name
-    return "`" + name.replace("`", "``") + "`"
-
-
-def quote_filter_value(value: Any) -> str:
-    """A literal of the filter language equal to ``value`` (text quoted and escaped)."""
-    value = union_value(value)
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", "backslashreplace")
-    out = ['"']
-    for ch in str(value):
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch.isprintable() or not is_unsafe(ch):
-            out.append(ch)
-        else:
-            code = ord(ch)
-            out.append(
-                f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-            )
-    out.append('"')
-    return "".join(out)
 
 
 # ---- timeline chart -----------------------------------------------------------------------------

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ttview.textsafe import json_escape_unsafe
 from ttview.textsafe import visible as _visible
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,8 +47,10 @@ __all__ = [
     "print_listing",
     "print_rings",
     "print_snapshots",
+    "print_fitted",
     "print_stats",
     "range_line",
+    "shorten_middle",
     "span",
     "utc",
     "visible",
@@ -138,6 +142,55 @@ def span(first: int | None, last: int | None) -> str:
     return f"{s / 3600:.1f}h"
 
 
+def shorten_middle(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells by taking out its middle: ``demo-trader.4…043Z.exit.ttsnap``
+    (both ends tell files and loggers apart)."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    keep = width - 1
+    head = (keep + 1) // 2
+    tail = keep - head
+    return _cut_cells(text, head) + "…" + _cut_cells(text[::-1], tail)[::-1]
+
+
+def _cut_cells(text: str, cells: int) -> str:
+    out, used = [], 0
+    for ch in text:
+        used += cell_len(ch)
+        if used > cells:
+            break
+        out.append(ch)
+    return "".join(out)
+
+
+def print_fitted(console: Console, build: Callable[[int], Table], wanted: int, *, least: int = 6) -> None:
+    """Print the table ``build(width)`` makes with its names column shortened to ``width`` cells:
+    ``wanted`` if the table then fits the console, else as much less as it takes (at least
+    ``least``). The other columns are never cut: a table that still does not fit is printed wider
+    than the console rather than with cut numbers."""
+    from rich.measure import Measurement
+
+    unbounded = console.options.update_width(100_000)
+    width = max(least, wanted)
+    table = build(width)
+    natural = Measurement.get(console, unbounded, table).maximum
+    if natural > console.width:
+        width = max(least, width - (natural - console.width))
+        table = build(width)
+        natural = Measurement.get(console, unbounded, table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    narrow = console.width
+    console.width = natural  # wider than the terminal, which wraps it: still no number is cut
+    try:
+        console.print(table)
+    finally:
+        console.width = narrow
+
+
 def cell(value: object) -> Text:
     """A table cell of a value that may have come from the logs (``-`` for None)."""
     return Text(visible(value) if value is not None else "-")
@@ -157,16 +210,12 @@ def range_line(frame: pl.DataFrame) -> str:
 
 # ---- JSON --------------------------------------------------------------------------------------
 
-# Characters JSON may carry raw but a terminal must not see: DEL, C1, invisible and bidi controls.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-
-
 def print_json(obj: object) -> None:
     """``obj`` as indented JSON on stdout; NaN and infinity become null."""
     text = json.dumps(
         _clean_floats(obj), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
     )
-    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    text = json_escape_unsafe(text)  # what JSON allows raw but a terminal must not see
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
@@ -236,7 +285,10 @@ def print_stats(
 ) -> None:
     """The ``ttview stats`` table: one row per group of ``groups``, ``total`` as the footer.
     ``result`` is the :class:`ttview.stats.GroupStats` they come from (events, time range,
-    whether the percentiles are exact)."""
+    whether the percentiles are exact).
+
+    Numbers are never cut: their columns are as wide as their widest cell, and the group names
+    take what is left of the terminal's width, shortened in the middle if they must be."""
     console = out_console()
     what = f"{field} by {group_by}" if field else f"events by {group_by}"
     events = result.events
@@ -252,30 +304,29 @@ def print_stats(
     if field and not result.exact:
         console.print(Text(f"percentiles are estimates within {result.relative_error:.1%} "
                            "(more values than are held in memory)", style="yellow"))
-    table = Table(
-        show_footer=total.height > 0,
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        collapse_padding=True,
-    )
     stat_cols = ["p50", "p90", "p99", "p99.9", "max"] if field else []
+    headings = {"count": "count", "share": "share", "rate": "rate/s", **{c: c for c in stat_cols}}
     totals = total.to_dicts()[0] if total.height else {}
     names = [visible(v) if v is not None else "(none)" for v in groups[group_by].to_list()]
-    wide = min(32, max([len(group_by), 3, *(len(n) for n in names)]))
-    table.add_column(
-        Text(visible(group_by)), footer=Text("all"), no_wrap=True, overflow="ellipsis", min_width=wide
-    )
-    for name, label in (("count", "count"), ("share", "share"), ("rate", "rate/s")):
-        table.add_column(label, justify="right", footer=_stat_text(name, totals.get(name)))
-    for name in stat_cols:
-        table.add_column(name, justify="right", footer=_stat_text(name, totals.get(name)))
-    for name, row in zip(names, groups.iter_rows(named=True), strict=True):
-        cells = [Text(name)]
-        cells += [_stat_text(name, row[name]) for name in ("count", "share", "rate", *stat_cols)]
-        table.add_row(*cells)
-    console.print(table)
+    rows = [[_stat_text(name, row[name]).plain for name in headings] for row in groups.iter_rows(named=True)]
+    footer = [_stat_text(name, totals.get(name)).plain for name in headings] if totals else []
+    head = visible(group_by)
+
+    def build(width: int) -> Table:
+        table = Table(
+            show_footer=total.height > 0, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True
+        )
+        table.add_column(Text(shorten_middle(head, width)), footer=Text("all"), no_wrap=True)
+        for i, heading in enumerate(headings.values()):
+            table.add_column(heading, justify="right", no_wrap=True, footer=Text(footer[i]) if footer else "")
+        for name, cells in zip(names, rows, strict=True):
+            table.add_row(Text(shorten_middle(name, width)), *(Text(c) for c in cells))
+        return table
+
+    print_fitted(console, build, max([cell_len(head), 3, *(cell_len(n) for n in names)]))
     if more:
-        console.print(Text(f"… {more:,} more groups not shown (--limit 0 shows all)"))
+        groups = "group" if more == 1 else "groups"
+        console.print(Text(f"… {more:,} more {groups} not shown (--limit 0 shows all)"))
 
 
 def _stat_text(name: str, value: object) -> Text:
@@ -307,19 +358,14 @@ def print_listing(
     print_snapshots(console, snapshot_dir, snapshots, more=more_snapshots)
 
 
-def compact_table(console: Console, title: Text, *, footer: bool = False) -> Table:
-    """Print ``title``, then return an empty table of the ``ls`` style for the caller to fill."""
-    console.print(title, soft_wrap=True)
-    return Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        collapse_padding=True,
-        show_footer=footer,
-    )
+def compact_table(*, footer: bool = False) -> Table:
+    """An empty table of the ``ls`` style."""
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, show_footer=footer)
 
 
 def print_rings(console: Console, shm: Path, status: dict[str, Any] | None, rings: list[RingRow]) -> None:
-    """The live rings of ``shm`` and the state of its sidecar."""
+    """The live rings of ``shm`` and the state of its sidecar (service names shortened in the
+    middle to fit the terminal; the numbers never cut)."""
     if status:
         side = (
             f"sidecar pid {status.get('pid')}: {int(status.get('snapshots_written', 0)):,} snapshots, "
@@ -328,80 +374,96 @@ def print_rings(console: Console, shm: Path, status: dict[str, Any] | None, ring
     else:
         side = "no sidecar running"
     head = Text.assemble(("Live rings", "bold"), f" in {visible(shm)} ({side})")
+    console.print(head, soft_wrap=True)
     if not rings:
-        console.print(head, soft_wrap=True)
         console.print(Text("  none"))
         return
-    table = compact_table(console, head)
-    table.add_column("service", overflow="fold")
-    for name in ("pid", "state", "fill", "events", "dropped", "lost", "sidecar lag", "size"):
-        table.add_column(name, justify="left" if name == "state" else "right", no_wrap=True)
-    for r in rings:
-        if r.error:
-            table.add_row(cell(r.path.name), Text("-"), Text("unreadable", style="red"), cell(r.error))
-            continue
-        state = "closed" if r.closed else ("alive" if r.alive else "dead")
-        lag = byte_size(r.lag_bytes) + (f", {r.lag_events:,} ev" if r.lag_events is not None else "")
-        table.add_row(
-            cell(r.service),
-            Text(str(r.pid)),
-            Text(state, style="green" if r.alive else "red"),
-            Text(f"{r.fill:.1%}"),
-            Text(f"{r.events:,}"),
-            Text(f"{r.dropped:,}"),
-            Text(f"{r.lost:,}"),
-            Text(lag),
-            Text(byte_size(r.capacity) + (" (overwrite)" if r.overwrite else "")),
-        )
-    console.print(table)
+    names = [visible(r.path.name if r.error else r.service) for r in rings]
+
+    def build(width: int) -> Table:
+        table = compact_table()
+        table.add_column("service", no_wrap=True)
+        for name in ("pid", "state", "fill", "events", "dropped", "lost", "sidecar lag", "size"):
+            table.add_column(name, justify="left" if name == "state" else "right", no_wrap=True)
+        for r, name in zip(rings, names, strict=True):
+            shown = Text(shorten_middle(name, width))
+            if r.error:
+                table.add_row(shown, Text("-"), Text("unreadable", style="red"), cell(r.error))
+                continue
+            state = "closed" if r.closed else ("alive" if r.alive else "dead")
+            lag = byte_size(r.lag_bytes) + (f", {r.lag_events:,} ev" if r.lag_events is not None else "")
+            table.add_row(
+                shown,
+                Text(str(r.pid)),
+                Text(state, style="green" if r.alive else "red"),
+                Text(f"{r.fill:.1%}"),
+                Text(f"{r.events:,}"),
+                Text(f"{r.dropped:,}"),
+                Text(f"{r.lost:,}"),
+                Text(lag),
+                Text(byte_size(r.capacity) + (" (overwrite)" if r.overwrite else "")),
+            )
+        return table
+
+    print_fitted(console, build, max(cell_len(n) for n in names))
 
 
 def print_snapshots(console: Console, directory: Path, rows: list[SnapshotRow], *, more: int) -> None:
-    """The snapshot files ``rows`` of ``directory`` (``more`` older ones not shown)."""
+    """The snapshot files ``rows`` of ``directory`` (``more`` older ones not shown): one line each,
+    file names shortened in the middle to fit the terminal, the numbers and sizes never cut."""
     count = len(rows) + more
     head = Text.assemble(
         ("Snapshots", "bold"), f" in {visible(directory)} ({count} file{'' if count == 1 else 's'})"
     )
+    console.print(head, soft_wrap=True)
     if not rows:
-        console.print(head, soft_wrap=True)
         console.print(Text("  none"))
         return
-    table = compact_table(console, head, footer=True)
     losses = any(r.dropped or r.lost for r in rows)
-    table.add_column("file", footer=Text(f"{len(rows)} shown"), overflow="fold", min_width=12)
-    table.add_column("reason", no_wrap=True)
-    table.add_column("events", justify="right", no_wrap=True, footer=Text(f"{sum(r.count for r in rows):,}"))
-    table.add_column("first (UTC)", no_wrap=True)
-    table.add_column("span", justify="right", no_wrap=True)
-    if losses:
-        table.add_column("drop/lost", justify="right", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True, footer=Text(byte_size(sum(r.size for r in rows))))
-    for r in rows:
-        if r.error:
-            message = r.error.split(": ", 1)[-1] if r.error.startswith(str(r.path)) else r.error
+    names = [visible(r.path.name) for r in rows]
+
+    def build(width: int) -> Table:
+        table = compact_table(footer=True)
+        table.add_column("file", footer=Text(f"{len(rows)} shown"), no_wrap=True)
+        table.add_column("reason", no_wrap=True)
+        events = Text(f"{sum(r.count for r in rows):,}")
+        table.add_column("events", justify="right", no_wrap=True, footer=events)
+        table.add_column("first (UTC)", no_wrap=True)
+        table.add_column("span", justify="right", no_wrap=True)
+        if losses:
+            table.add_column("drop/lost", justify="right", no_wrap=True)
+        size = Text(byte_size(sum(r.size for r in rows)))
+        table.add_column("size", justify="right", no_wrap=True, footer=size)
+        for r, name in zip(rows, names, strict=True):
+            shown = Text(shorten_middle(name, width))
+            if r.error:
+                message = r.error.split(": ", 1)[-1] if r.error.startswith(str(r.path)) else r.error
+                table.add_row(
+                    shown,
+                    Text("unreadable", style="red"),
+                    Text("-"),
+                    Text(shorten_middle(visible(message), 40)),
+                    Text("-"),
+                    *([Text("-")] if losses else []),
+                    Text(byte_size(r.size)),
+                )
+                continue
+            cells = [
+                shown,
+                cell(r.reason),
+                Text(f"{r.count:,}"),
+                Text(utc(r.first_ts)[:16]),
+                Text(span(r.first_ts, r.last_ts)),
+            ]
             table.add_row(
-                cell(r.path.name),
-                Text("unreadable", style="red"),
-                Text("-"),
-                cell(message),
-                Text("-"),
-                Text("-"),
-                Text(byte_size(r.size)),
+                *cells, *([Text(f"{r.dropped:,}/{r.lost:,}")] if losses else []), Text(byte_size(r.size))
             )
-            continue
-        cells = [
-            cell(r.path.name),
-            cell(r.reason),
-            Text(f"{r.count:,}"),
-            Text(utc(r.first_ts)[:16]),
-            Text(span(r.first_ts, r.last_ts)),
-        ]
-        table.add_row(
-            *cells, *([Text(f"{r.dropped:,}/{r.lost:,}")] if losses else []), Text(byte_size(r.size))
-        )
-    console.print(table)
+        return table
+
+    print_fitted(console, build, max(cell_len(n) for n in names), least=12)
     if more:
-        console.print(Text(f"… {more:,} older snapshots not shown (--all lists them)"))
+        snapshots = "snapshot" if more == 1 else "snapshots"
+        console.print(Text(f"… {more:,} older {snapshots} not shown (--all lists them)"))
 
 
 # ---- demo --------------------------------------------------------------------------------------

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 from polars.io.plugins import register_io_source
-
 from ttlog.store import SUFFIX, SnapshotError, list_snapshots, snapshot_sort_key
+
 from ttview.decode import SnapshotFile, chunk_frame
 from ttview.query import ChunkBounds
 from ttview.schema import FieldLayout

@@ -8,7 +8,12 @@ so it never shadows the core column.
 
 Levels are numbers (``level`` is ``UInt8``); :data:`LEVELS` maps names to numbers, taken from
 ``ttlog.ring`` so the writer and the viewer cannot disagree, plus the aliases ``WARNING`` and
-``FATAL``. A number with no name is shown as its decimal text.
+``FATAL``. A number with no name is shown as its decimal text (``7``), everywhere the viewer and
+the CLI print a level (:func:`level_name`, :func:`level_name_expr`): the filter language reads
+it back (``level == 7``).
+
+An event is identified by ``(ts, seq, pid)`` (:func:`event_id_expr`): the marks of the viewer
+and the cursor across filters use it.
 
 Invariants: this module imports no UI library, does no work at import time beyond building a
 few small dicts, and never reorders or renames a core column.
@@ -16,7 +21,7 @@ few small dicts, and never reorders or renames a core column.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import polars as pl
 from ttlog.ring import LEVELS as _ENGINE_LEVELS
@@ -25,35 +30,35 @@ __all__ = [
     "CORE_COLUMNS",
     "CUT_COLUMN",
     "CUT_DTYPE",
+    "EVENT_ID_COLUMNS",
     "EXPORT_ONLY_COLUMNS",
     "FIELDS_CUT_MARK",
     "FieldLayout",
     "KIND_DTYPES",
     "RESERVED_NAMES",
-    "field_column_names",
-    "field_dtype",
     "conform",
     "dtype_kinds",
+    "field_column_names",
+    "field_dtype",
     "is_union_dtype",
-    "unify_dtypes",
     "numeric_expr",
     "text_expr",
+    "unify_dtypes",
     "union_value",
     "value_kinds",
-    "FIELD_DTYPES",
     "FIELD_PREFIX",
     "LEVELS",
     "LEVEL_ALIASES",
     "LEVEL_NAMES",
     "TS_DTYPE",
-    "empty_frame",
+    "event_id_expr",
     "field_column_name",
-    "field_columns",
-    "field_key",
+    "field_names",
+    "group_columns",
     "is_numeric_dtype",
     "level_name",
     "level_name_expr",
-    "level_value",
+    "numeric_fields",
 ]
 
 TS_DTYPE = pl.Datetime("ns", "UTC")
@@ -74,8 +79,8 @@ CORE_COLUMNS: dict[str, pl.DataType] = {
 ring's ``max_str`` ("message", field column names, or "*" for fields past the 255th); null when
 nothing was."""
 
-FIELD_DTYPES: tuple[pl.DataType, ...] = (pl.Int64(), pl.Float64(), pl.Boolean(), pl.String(), pl.Binary())
-"""The dtypes a field column may have."""
+EVENT_ID_COLUMNS = ("ts", "seq", "pid")
+"""The columns that identify an event: its time, its sequence number in its ring, its producer."""
 
 FIELD_PREFIX = "field."
 """Prefix given to a field key that collides with a reserved column name."""
@@ -126,21 +131,29 @@ def field_column_names(keys: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def field_key(column: str) -> str:
-    """Inverse of :func:`field_column_name` for a field column."""
-    if column.startswith(FIELD_PREFIX) and column[len(FIELD_PREFIX) :] in CORE_COLUMNS:
-        return column[len(FIELD_PREFIX) :]
-    return column
+def field_names(schema: pl.Schema | dict[str, pl.DataType]) -> list[str]:
+    """The field columns of an event schema (every column that is not a core column), in order."""
+    return [name for name in schema if name not in CORE_COLUMNS]
 
 
-def field_columns(columns: Iterable[str]) -> list[str]:
-    """The field columns among ``columns`` (everything that is not a core column), in order."""
-    return [name for name in columns if name not in CORE_COLUMNS]
+def numeric_fields(schema: pl.Schema | dict[str, pl.DataType]) -> list[str]:
+    """The field columns holding numbers (what percentiles and histograms take)."""
+    return [name for name in field_names(schema) if numeric_expr(name, schema[name]) is not None]
 
 
-def level_value(name: str) -> int | None:
-    """The number of level ``name`` (case-insensitive, aliases accepted), or None if unknown."""
-    return LEVELS.get(name.strip().upper())
+def group_columns(schema: pl.Schema | dict[str, pl.DataType]) -> list[str]:
+    """Columns worth grouping by: logger, level, service, then text, integer and boolean fields."""
+    out = [c for c in ("logger", "level", "service") if c in schema]
+    for name in field_names(schema):
+        dtype = schema[name]
+        if dtype == pl.String or dtype == pl.Boolean or dtype.is_integer() or is_union_dtype(dtype):
+            out.append(name)
+    return out
+
+
+def event_id_expr() -> pl.Expr:
+    """A struct expression of each event's identity ``{ts: ns Int64, seq, pid}``."""
+    return pl.struct(pl.col("ts").dt.epoch("ns").alias("ts"), pl.col("seq"), pl.col("pid")).alias("event_id")
 
 
 def level_name(value: int) -> str:
@@ -158,7 +171,7 @@ def level_name_expr(expr: pl.Expr | None = None) -> pl.Expr:
     chain = pl.when(expr == value).then(pl.lit(name))
     for value, name in names:
         chain = chain.when(expr == value).then(pl.lit(name))
-    return chain.otherwise(expr.cast(pl.String))
+    return chain.otherwise(expr.cast(pl.String)).name.keep()
 
 
 def is_numeric_dtype(dtype: pl.DataType) -> bool:
@@ -365,9 +378,3 @@ def _coalesce(series: list[pl.Series]) -> pl.Series:
     return frame.select(pl.coalesce(pl.all())).to_series()
 
 
-def empty_frame(fields: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame:
-    """A zero-row frame with the core columns and the given field columns (already named)."""
-    schema: dict[str, pl.DataType] = dict(CORE_COLUMNS)
-    for name, dtype in (fields or {}).items():
-        schema[name] = dtype
-    return pl.DataFrame(schema=schema)

@@ -29,15 +29,23 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
 from ttlog.codec import SnapshotWriter
 from ttlog.events import Columns, FieldData
 from ttlog.reader import Batch, RingInfo, RingReader, list_rings
 from ttlog.ring import RingError
 from ttlog.store import SnapshotError
+
 from ttview.decode import SnapshotInfo
 from ttview.scan import Catalog, FileError, open_catalog, resolve_paths
-from ttview.schema import CORE_COLUMNS, CUT_COLUMN, CUT_DTYPE, FIELDS_CUT_MARK, FieldLayout, conform, unify_dtypes
+from ttview.schema import (
+    CORE_COLUMNS,
+    CUT_COLUMN,
+    CUT_DTYPE,
+    FIELDS_CUT_MARK,
+    FieldLayout,
+    conform,
+    unify_dtypes,
+)
 
 __all__ = [
     "CUT_COLUMN",

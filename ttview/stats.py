@@ -33,7 +33,14 @@ import numpy as np
 import polars as pl
 
 from ttview.query import parse_duration
-from ttview.schema import is_numeric_dtype, is_union_dtype, level_name, level_name_expr, numeric_expr, text_expr
+from ttview.schema import (
+    is_numeric_dtype,
+    is_union_dtype,
+    level_name,
+    level_name_expr,
+    numeric_expr,
+    text_expr,
+)
 from ttview.summary import SKETCH_ERROR, VALUE_BUDGET, Summary, summarize
 
 __all__ = [

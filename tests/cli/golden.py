@@ -6,7 +6,8 @@ samples are regenerated (scripts/make_samples.py) or an output changes on purpos
 
     python tests/cli/update_golden.py        # then review `git diff tests/cli/golden`
 
-Cases run with ``TZ=UTC``, ``COLUMNS=100``, ``NO_COLOR=1`` and the working directory set to the
+Cases run with ``TZ=UTC``, ``COLUMNS=100`` (or the case's ``columns``), ``NO_COLOR=1`` and the
+working directory set to the
 folder holding ``sample_snapshots/``, so the paths in the output are relative and the same on
 every machine. A Parquet export is stored as its schema and rows (``parquet_dump``), not as bytes;
 trailing spaces of table and chart lines are dropped (exports are kept byte for byte).
@@ -45,6 +46,7 @@ class Case:
     args: tuple[str, ...]
     exit_code: int = 0
     parquet: bool = False  # stdout is a Parquet file: compare its dump
+    columns: int = 100  # the terminal width the command sees
 
     @property
     def path(self) -> Path:
@@ -105,6 +107,10 @@ CASES: tuple[Case, ...] = (
     ),
     Case("ls_samples", ("ls", "--shm-dir", SHM_PLACEHOLDER, "--snapshot-dir", SAMPLES)),
     Case("ls_samples_json", ("ls", "--shm-dir", SHM_PLACEHOLDER, "--snapshot-dir", SAMPLES, "--json")),
+    # 80 columns: names shortened in the middle, never a number or size cut, one line per row
+    Case("ls_samples_80", ("ls", "--shm-dir", SHM_PLACEHOLDER, "--snapshot-dir", SAMPLES), columns=80),
+    Case("stats_reason_80", ("stats", SAMPLES, "-g", "reason"), columns=80),
+    Case("hist_log_80", ("hist", SAMPLES, "--log", "--height", "14"), columns=80),
 )
 
 ORDER, FILL = 'message == "Order placed"', 'message == "Trade executed"'
@@ -172,7 +178,7 @@ class Outcome:
 def run_case(case: Case, shm_dir: Path) -> Outcome:
     """Run ``case`` (inside :func:`golden_env`); stdout normalised as the golden file holds it."""
     args = [str(shm_dir) if a == SHM_PLACEHOLDER else a for a in case.args]
-    result = CliRunner().invoke(app, args, env=ENV, catch_exceptions=False)
+    result = CliRunner().invoke(app, args, env={**ENV, "COLUMNS": str(case.columns)}, catch_exceptions=False)
     if case.parquet:
         out = parquet_dump(result.stdout_bytes)
     else:

@@ -235,9 +235,10 @@ def test_open_tail_and_no_command_hand_off_to_the_viewer(
     opened = dict(fake_viewer[-1])
     preload = opened.pop("preload")  # the load began before the viewer was imported
     paths = [str(p) for p in sorted(samples.glob("*.ttsnap"), key=_name_time)]
-    assert opened == {"paths": paths, "filter_text": "level >= WARN"}
+    assert opened == {"paths": paths, "filter_text": "level >= WARN", "skipped": []}
     loaded = preload.full.result(timeout=30)
-    assert [str(f) for f in loaded.files] == paths and loaded.frame.height == load_snapshots(paths).frame.height
+    assert [str(f) for f in loaded.files] == paths
+    assert loaded.frame.height == load_snapshots(paths).frame.height
     assert run("tail", "trader", "--shm-dir", tmp_path, "--max-events", "1000").exit_code == 0
     assert fake_viewer[-1] == {
         "live": True,
@@ -372,3 +373,33 @@ def test_hostile_strings_survive_export_to_files(
     assert {f"key{v}" for v in HOSTILE.values()} <= {k for e in events for k in e}
     piped = run("export", hostile_snapshot, "-F", "json")
     assert json.loads(piped.stdout)[0]["message"].startswith("msg ")
+
+
+# ---- tables at the terminal's width ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_stats_never_cuts_a_number_for_a_long_name(
+    run: Callable[..., Ran], tmp_path: Path, columns: int
+) -> None:
+    from tests.cli.conftest import fill_ring, snapshot_of
+
+    long_name = "venue.gateway." + "very-long-component-name." * 6 + "end"
+    events = [(long_name if i % 2 else "short", "info", "m", {"latency_us": 1000.5 + i}) for i in range(40)]
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    snap = snapshot_of(fill_ring(shm, service="s", pid=9, events=events), tmp_path, service="s", pid=9)
+    ran = run("stats", snap, env={"COLUMNS": str(columns)})
+    assert ran.exit_code == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert all(len(line.rstrip()) <= columns for line in lines), lines
+    groups = {g["logger"]: g for g in json.loads(run("stats", snap, "--json").stdout)["groups"]}
+    row = next(line for line in lines if line.lstrip().startswith("venue"))
+    name = row.split()[0]
+    assert "…" in name and name.endswith("end")  # the long name, shortened in the middle
+    want = groups[long_name]
+    cells = row.split()[1:]
+    assert cells[0] == f"{want['count']:,}" and cells[-1] == f"{want['max']:,.0f}", (cells, want)
+    assert all("…" not in c for c in cells)
+    one_more = run("stats", snap, "--limit", "1", env={"COLUMNS": str(columns)})
+    assert "… 1 more group not shown" in one_more.stdout  # one group: not "groups"

@@ -195,3 +195,61 @@ def test_hostile_path_names_are_escaped(run: Callable[..., Ran], tmp_path: Path)
     err = _one_line_error(run("stats", evil))
     assert "\x1b" not in err and "\x07" not in err
     assert "\\x1b[2Jb\\x07" in err
+
+
+# ---- issue 11: what broke for a new user ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("cmd", [("stats",), ("hist",), ("export", "-F", "csv")], ids=lambda c: c[0])
+def test_an_unknown_field_in_a_filter_is_bad_input_everywhere(
+    run: Callable[..., Ran], samples: Path, cmd: tuple[str, ...]
+) -> None:
+    err = _one_line_error(run(*cmd, samples, "-f", "latncy_us > 5"), "unknown field 'latncy_us'")
+    assert "did you mean 'latency_us'?" in err
+
+
+def test_a_bare_word_in_a_filter_suggests_quoting_it(run: Callable[..., Ran], samples: Path) -> None:
+    _one_line_error(run("stats", samples, "-f", "reject"), 'message ~ "reject"')
+
+
+def test_an_unknown_format_names_the_choices(run: Callable[..., Ran], samples: Path) -> None:
+    err = _one_line_error(run("export", samples, "-F", "xml"))
+    assert err == "ttview: error: --format: unknown format 'xml' (json, ndjson, csv, parquet)\n"
+
+
+@pytest.mark.parametrize("bad", ["corrupt", "truncated", "lz4_garbage", "empty"])
+def test_open_refuses_a_file_that_is_no_snapshot(
+    run: Callable[..., Ran], bad: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if bad == "empty":
+        path = tmp_path / "empty.ttsnap"
+        path.write_bytes(b"")
+    else:
+        path = request.getfixturevalue(bad)
+    # checked before the viewer would start (which would need a terminal)
+    err = _one_line_error(run("open", path), str(path))
+    assert "needs a terminal" not in err
+
+
+def test_open_refuses_a_directory_of_bad_files(run: Callable[..., Ran], tmp_path: Path) -> None:
+    for i in range(3):
+        (tmp_path / f"bad{i}.ttsnap").write_bytes(b"not a snapshot %d" % i)
+    ran = run("open", tmp_path)
+    _one_line_error(ran, "bad0.ttsnap", "not a ttlog snapshot", "and 2 more unreadable files")
+
+
+def test_open_with_some_good_files_starts_the_viewer(
+    run: Callable[..., Ran], samples: Path, corrupt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ttview.cli as cli
+
+    started: dict[str, object] = {}
+
+    def fake_viewer(**kwargs: object) -> None:
+        started.update(kwargs)
+
+    monkeypatch.setattr(cli, "_run_viewer", fake_viewer)
+    ran = run("open", samples, corrupt)
+    assert ran.exit_code == 0, ran.output
+    assert [Path(str(p)).name for p in started["paths"]] == sorted(p.name for p in samples.glob("*.ttsnap"))
+    assert started["skipped"] == [f"skipped {corrupt.name}: not a ttlog snapshot (not an LZ4 frame)"]

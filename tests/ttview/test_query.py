@@ -22,6 +22,8 @@ from ttview.query import (
     format_error,
     parse_duration,
     parse_time,
+    quote_name,
+    quote_value,
 )
 from ttview.schema import CORE_COLUMNS, LEVELS, field_column_name
 
@@ -42,7 +44,8 @@ FIELD_TYPES: dict[str, pl.DataType] = {
 def make_frame(rows: list[dict[str, Any]], fields: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame:
     """An event frame in the ttview schema; core columns get defaults, fields are null if absent."""
     fields = FIELD_TYPES if fields is None else fields
-    defaults = {"level": 20, "logger": "app", "message": "", "service": "svc", "pid": 1, "tid": 1, "cut": None}
+    defaults = {"level": 20, "logger": "app", "message": "", "service": "svc", "pid": 1, "tid": 1}
+    defaults["cut"] = None
     data: dict[str, list[Any]] = {name: [] for name in [*CORE_COLUMNS, *fields]}
     for i, row in enumerate(rows):
         data["ts"].append(row.get("ts", T0 + i * 1_000_000_000))
@@ -343,25 +346,80 @@ def test_parse_time_and_duration_helpers() -> None:
 # ---- unknown fields, binding, API ---------------------------------------------------------------
 
 
-def test_unknown_field_is_a_warning_and_false() -> None:
-    f = compile_filter("latncy_us > 250 or level == ERROR", DF.schema)
+def test_unknown_field_is_an_error_with_the_closest_name() -> None:
+    err = error("level == ERROR or latncy_us > 250")
+    assert err.message == "unknown field 'latncy_us' (did you mean 'latency_us'?)"
+    assert err.position == 18
+    for text, pos in (("nope is null", 0), ("has nope", 4), ("nope not in (1)", 0), ("nope ~ 'x'", 0)):
+        assert error(text).position == pos, text
+    with pytest.raises(QueryError, match="unknown field 'latncy_us'"):
+        apply_filter(DF, "latncy_us > 250")
+
+
+def test_unknown_field_in_warn_mode_is_a_warning_and_false() -> None:
+    f = compile_filter("latncy_us > 250 or level == ERROR", DF.schema, unknown="warn")
     assert f.warnings == ("unknown field 'latncy_us' (did you mean 'latency_us'?)",)
     assert f.fields == ("latncy_us", "level")
     assert apply_filter(DF, f)["seq"].to_list() == [3]
-    assert rows("nope is null") == [0, 1, 2, 3, 4, 5]
-    assert rows("nope is not null or has nope or nope != 1 or nope not in (1)") == []
+
+    def warn_rows(text: str) -> list[int]:
+        return apply_filter(DF, compile_filter(text, unknown="warn"))["seq"].to_list()
+
+    assert warn_rows("nope is null") == [0, 1, 2, 3, 4, 5]
+    assert warn_rows("nope is not null or has nope or nope != 1 or nope not in (1)") == []
 
 
 def test_unknown_field_still_checks_its_value() -> None:
-    assert error("nope == AAPL").position == 8
+    with pytest.raises(QueryError) as info:
+        compile_filter("nope == AAPL", DF.schema, unknown="warn")
+    assert info.value.position == 8
 
 
 def test_a_filter_binds_to_each_frame_so_late_fields_work() -> None:
     early = make_frame([{"message": "a"}], fields={})
-    flt = compile_filter("latency_us > 250", early.schema)
+    flt = compile_filter("latency_us > 250", early.schema, unknown="warn")
     assert flt.warnings
     assert apply_filter(early, flt).height == 0
     assert apply_filter(DF, flt)["seq"].to_list() == [1, 3, 5]
+
+
+def test_a_bare_word_suggests_quoting_it() -> None:
+    for text, pos in (("reject", 0), ("level >= WARN and reject", 18), ("(reject)", 1)):
+        err = error(text)
+        assert err.position == pos
+        assert 'message ~ "reject"' in err.message, err.message
+    # a name followed by an operator is still a field
+    assert rows("latency_us > 250") == [1, 3, 5]
+
+
+def test_marked_selects_the_marked_events() -> None:
+    ids = DF.select(pl.col("ts").dt.epoch("ns"), "seq", "pid").rows()
+    marks = {ids[1], ids[4]}
+    flt = compile_filter("marked", DF.schema, marks=marks)
+    assert flt.uses_marks
+    assert apply_filter(DF, flt)["seq"].to_list() == [1, 4]
+    either = compile_filter("marked or level >= ERROR", DF.schema, marks=marks)
+    errors = DF.filter(pl.col("level") >= 40)["seq"].to_list()
+    assert apply_filter(DF, either)["seq"].to_list() == sorted({1, 4, *errors})
+    assert apply_filter(DF, compile_filter("not marked", DF.schema, marks=marks))["seq"].to_list() == [
+        0,
+        2,
+        3,
+        5,
+    ]
+    assert apply_filter(DF, compile_filter("marked", DF.schema, marks=set())).height == 0
+    # rebinding keeps the marks unless new ones are given
+    assert apply_filter(DF, flt.bind(DF.schema))["seq"].to_list() == [1, 4]
+    assert apply_filter(DF, flt.bind(DF.schema, marks={ids[0]}))["seq"].to_list() == [0]
+    assert not compile_filter("level >= WARN").uses_marks
+
+
+def test_marked_needs_marks_and_a_field_called_marked_still_works() -> None:
+    err = error("marked")
+    assert "marked in the viewer" in err.message and err.position == 0
+    frame = make_frame([{"marked": 1}, {"marked": 2}], fields={"marked": pl.Int64()})
+    assert apply_filter(frame, "marked == 2")["seq"].to_list() == [1]
+    assert apply_filter(frame, "has marked")["seq"].to_list() == [0, 1]
 
 
 def test_without_columns_core_columns_are_still_typed() -> None:
@@ -612,7 +670,8 @@ def test_levels_table_includes_aliases() -> None:
 
 def test_headless_modules_import_no_ui() -> None:
     code = (
-        "import sys, ttview, ttview.query, ttview.stats, ttview.schema\n"
+        "import sys, ttview, ttview.query, ttview.stats, ttview.schema, ttview.eventview, ttview.search,"
+        " ttview.sqlquery, ttview.ringend, ttview.textsafe\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'typer'))\n"
         "print(','.join(bad))"
     )
@@ -643,7 +702,7 @@ def test_headless_modules_import_no_ui() -> None:
     ],
 )
 def test_documented_examples_compile_and_run(text: str) -> None:
-    apply_filter(DF, text)
+    apply_filter(DF, compile_filter(text, unknown="warn"))  # some name fields DF lacks
 
 
 def test_documented_regex_error_caret() -> None:
@@ -653,3 +712,42 @@ def test_documented_regex_error_caret() -> None:
         "          ^ invalid regular expression: look-around, including look-ahead and look-behind, "
         "is not supported"
     )
+
+
+# ---- printing filters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["AAPL", 'say "hi"', "back\\slash", "\x1b[31m", "日本", "zw\u200bsp", 5, 2.5, True, None]
+)
+def test_quote_value_round_trips(value: object) -> None:
+    frame = pl.DataFrame({"v": [value, "other" if isinstance(value, str) or value is None else None]})
+    if value is None:
+        expr = f"{quote_name('v')} is null"
+    else:
+        expr = f"{quote_name('v')} == {quote_value(value)}"
+    kept = frame.filter(compile_filter(expr, frame.schema).expr)
+    assert kept.height == 1
+    assert "\x1b" not in expr and "\u200b" not in expr  # printed as escapes, never raw
+
+
+def test_quote_name_uses_the_parsers_keywords() -> None:
+    from ttview.query import KEYWORDS
+
+    assert quote_name("latency_us") == "latency_us"
+    assert quote_name("x-request id") == "`x-request id`"
+    for word in KEYWORDS:
+        assert quote_name(word) == f"`{word}`"
+        assert quote_name(word.upper()) == f"`{word.upper()}`"
+        frame = pl.DataFrame({word: [1, 2]})
+        assert frame.filter(compile_filter(f"{quote_name(word)} == 2", frame.schema).expr).height == 1
+
+
+def test_the_documented_error_lines_are_the_ones_printed() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FILTER.md").read_text()
+    for text in ("latncy_us > 5", "reject"):
+        caret = format_error(text, error(text))
+        indented = "\n".join("  " + line for line in caret.splitlines())
+        assert caret in doc or indented in doc, caret

@@ -179,3 +179,8 @@ def before(*keys: str, text: str = "", then: tuple[str, ...] = ()) -> Any:
         await settle(pilot)
 
     return run
+
+
+def frame_of(view: Any) -> pl.DataFrame:
+    """Every event of an EventView as a DataFrame (the tests' small views only)."""
+    return view.lazy().collect()

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.helpers import loaded, screen_text, settle, sync, type_text, wait_until, write_events
+from tests.tui.helpers import (
+    frame_of,
+    loaded,
+    screen_text,
+    settle,
+    sync,
+    type_text,
+    wait_until,
+    write_events,
+)
 from ttview.app import TTViewApp, make_app
 from ttview.render import level_palette
 from ttview.screens.group_by import GroupByScreen
@@ -24,17 +33,34 @@ async def test_help_lists_every_key(snapshot_file: Path) -> None:
         text = screen.plain
         from textual.binding import Binding
 
+        from ttview.screens.fields import FieldsScreen
+        from ttview.screens.marks import MarksScreen
+        from ttview.screens.sql import SqlScreen
+        from ttview.widgets.detail_pane import DetailPane
         from ttview.widgets.log_view import LogView
 
-        for binding in Binding.make_bindings([*TTViewApp.BINDINGS, *LogView.BINDINGS]):
+        every = [
+            *TTViewApp.BINDINGS,
+            *LogView.BINDINGS,
+            *DetailPane.BINDINGS,
+            *GroupByScreen.BINDINGS,
+            *MarksScreen.BINDINGS,
+            *FieldsScreen.BINDINGS,
+            *SqlScreen.BINDINGS,
+        ]
+        for binding in Binding.make_bindings(every):
             assert app.get_key_display(binding) in text, binding.key
             assert binding.description in text
-        for section in ("Log", "Group by", "Histogram", "Timeline", "Command palette"):
+        for section in ("Log", "Detail pane", "Group by", "Histogram", "Timeline", "Marks", "Fields", "SQL"):
             assert section in text
+        for key, what in (("e", "Next error"), ("W", "Previous warning"), ("m", "Mark/unmark"),
+                          ("u", "Next mark"), ("T", "Delta column"), ("^w", "Word wrap"), (";", "SQL"),
+                          ("^s", "Export"), ("x", "Hide/show field"), ("f", "Fields")):
+            assert f"{key}  {what}" in text or f"/ {key}  {what}" in text, (key, what)
         assert "filter" in screen_text(app).lower()
         await pilot.press("escape")
         assert app.screen is app.screen_stack[0]
-        assert len(key_sections(app.get_key_display)) == 8
+        assert len(key_sections(app.get_key_display)) == 12
 
 
 @sync
@@ -120,7 +146,7 @@ async def test_a_corrupt_snapshot_among_several_shows_an_error_and_the_rest_load
         assert len(app.errors) == 1 and "broken.ttsnap" in app.errors[0]
         assert any("broken.ttsnap" in n.message for n in app._notifications)
         assert "⚠ 1 error" in screen_text(app)
-        ts = app.view["ts"].to_list()
+        ts = frame_of(app.view)["ts"].to_list()
         assert ts == sorted(ts)  # merged by time
 
 
@@ -171,6 +197,8 @@ async def test_usable_at_80x24(snapshot_file: Path) -> None:
         lines = screen_text(app).splitlines()
         assert len(lines) == 24
         assert lines[0].startswith(" ttview") and "Filter" in lines[-1]
+        # the footer fits: Help and Quit are never cut off (the keys named last give way)
+        assert "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
         assert app.log_view.page_height >= 18
         for key in ("b", "h", "l"):
             await pilot.press(key)
@@ -190,3 +218,30 @@ async def test_q_quits(snapshot_file: Path) -> None:
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+def test_readme_keys_section_names_every_key_of_the_log() -> None:
+    from textual.binding import Binding
+
+    from ttview.widgets.log_view import LogView
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The viewer's keys", 1)[1].split("\n## ", 1)[0]
+    spelled = {"slash": "/", "question_mark": "?", "semicolon": ";"}
+    skip = {"escape", "up", "down", "k", "j", "pageup", "pagedown", "space", "left", "right"}
+    for binding in Binding.make_bindings([*TTViewApp.BINDINGS, *LogView.BINDINGS]):
+        if binding.key in skip:
+            continue
+        key = spelled.get(binding.key, binding.key)
+        assert f"`{key}`" in section, (binding.key, binding.description)
+
+
+@sync
+async def test_files_skipped_before_the_start_are_named(snapshot_file: Path) -> None:
+    app = make_app(paths=[str(snapshot_file)], skipped=["skipped fake.ttsnap: not a ttlog snapshot"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        top = screen_text(app).splitlines()[0]
+        assert "⚠ 1 error: skipped fake.ttsnap: not a ttlog snapshot" in top
+        assert app.view.height == 2000
+        assert any("fake.ttsnap" in str(n.message) for n in app._notifications)

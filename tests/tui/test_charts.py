@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.tui.helpers import loaded, screen_text, settle, sync, wait_until
+from tests.tui.helpers import frame_of, loaded, screen_text, settle, sync, wait_until
 from ttview.app import make_app
 from ttview.screens.group_by import GroupByScreen, format_number, group_condition
 from ttview.screens.histogram import HistogramScreen
@@ -33,7 +33,7 @@ async def test_group_by_numbers_sorting_and_choosing_a_group(snapshot_file: Path
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, GroupByScreen)
-        want = group_stats(app.view, by="logger", field="latency_us")
+        want = group_stats(frame_of(app.view), by="logger", field="latency_us")
         assert screen.result is not None
         assert screen.result.equals(want)
         rows = table_rows(screen)
@@ -89,8 +89,8 @@ async def test_group_by_level_and_another_field_combines_with_the_filter(snapsho
         screen.choose(screen.result["level"].to_list().index("TRADE"))
         await settle(pilot)
         assert app.filter_text == "(latency_us > 20) and level == TRADE"
-        assert set(app.view["level"].to_list()) == {22}
-        assert app.view["latency_us"].min() > 20
+        assert set(frame_of(app.view)["level"].to_list()) == {22}
+        assert frame_of(app.view)["latency_us"].min() > 20
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ async def test_histogram_series_percentiles_log_and_groups(snapshot_file: Path) 
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, HistogramScreen)
-        want = histogram(app.view, field="latency_us", bins=60, log=True)
+        want = histogram(frame_of(app.view), field="latency_us", bins=60, log=True)
         assert screen.result == want
         assert len(screen.result.series) == 1
         series = screen.result.series[0]
@@ -127,7 +127,7 @@ async def test_histogram_series_percentiles_log_and_groups(snapshot_file: Path) 
         await pilot.press("l")
         await settle(pilot)
         assert screen.result.log is False and screen.result == histogram(
-            app.view, field="latency_us", bins=60
+            frame_of(app.view), field="latency_us", bins=60
         )
         await pilot.press("g")  # compare: one series per logger
         await settle(pilot)

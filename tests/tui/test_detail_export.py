@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.tui.helpers import loaded, screen_text, settle, sync, type_text, wait_until
+from tests.tui.helpers import frame_of, loaded, screen_text, settle, sync, type_text, wait_until
 from ttview.app import make_app
 
 SIZE = (120, 40)
@@ -21,13 +21,13 @@ async def test_enter_toggles_the_detail_of_the_selected_event(snapshot_file: Pat
         log = app.log_view
         await pilot.press("home")
         # the first trade of the fixture
-        trade_row = app.view.with_row_index().filter(pl.col("logger") == "oms.fills")["index"][0]
+        trade_row = frame_of(app.view).with_row_index().filter(pl.col("logger") == "oms.fills")["index"][0]
         for _ in range(trade_row):
             log.action_cursor_down()
         await pilot.press("enter")
         detail = app.detail
         assert detail.is_open
-        row = app.view.row(trade_row, named=True)
+        row = frame_of(app.view).row(trade_row, named=True)
         event = detail.event
         assert event is not None
         assert event["level"] == "TRADE" and event["logger"] == "oms.fills" and event["seq"] == row["seq"]
@@ -57,7 +57,7 @@ async def test_enter_toggles_the_detail_of_the_selected_event(snapshot_file: Pat
         assert "fields (7)" in screen_text(app)
         # the pane follows the cursor
         await pilot.press("up")
-        assert detail.event["seq"] == app.view.row(trade_row - 1, named=True)["seq"]
+        assert detail.event["seq"] == frame_of(app.view).row(trade_row - 1, named=True)["seq"]
         # copy
         await pilot.press("c")
         copied = json.loads(app.clipboard)
@@ -77,35 +77,36 @@ async def test_export_writes_the_filtered_view(snapshot_file: Path, tmp_path: Pa
         shown = app.view.height
         assert 0 < shown < 2000
         target = tmp_path / "orders.ndjson"
-        await pilot.press("e")
-        assert app.prompt.is_open and app.prompt.input.value == "ttview-export.ndjson"
-        await pilot.press("ctrl+u")
+        await pilot.press("ctrl+s")
+        # the prompt opens empty (typing a path must not append to a suggestion)
+        assert app.prompt.is_open and app.prompt.mode == "export" and app.prompt.input.value == ""
         await type_text(pilot, str(target))
         await pilot.press("enter")
         await wait_until(pilot, target.exists, what="the export")
         await settle(pilot)
+        await wait_until(pilot, lambda: app.last_export == str(target), what="the export's end")
         events = [json.loads(line) for line in target.read_text().splitlines()]
         assert len(events) == shown
         assert {e["logger"] for e in events} == {"oms.orders"}
-        first = app.view.row(0, named=True)
+        first = frame_of(app.view).row(0, named=True)
         assert events[0]["seq"] == first["seq"] and events[0]["order_id"] == first["order_id"]
         assert events[0]["time"].startswith("2026-11-21T14:30:") and events[0]["time"].endswith("Z")
         await pilot.press("home", "c")
         assert json.loads(app.clipboard) == events[0]  # c copies an event as export writes it
-        ns = app.view.select(pl.col("ts").dt.epoch("ns")).to_series().to_list()
+        ns = frame_of(app.view).select(pl.col("ts").dt.epoch("ns")).to_series().to_list()
         assert [e["ts_ns"] for e in events] == ns
         back = pl.read_ndjson(target)
         assert back.height == shown
         # JSON: one array
         target_json = tmp_path / "orders.json"
-        await pilot.press("e", "ctrl+u")
+        await pilot.press("ctrl+s")
         await type_text(pilot, str(target_json))
         await pilot.press("enter")
         await wait_until(pilot, target_json.exists, what="the export")
         await settle(pilot)
         assert len(json.loads(target_json.read_text())) == shown
         # a bad name is refused in the prompt
-        await pilot.press("e", "ctrl+u")
+        await pilot.press("ctrl+s")
         await type_text(pilot, str(tmp_path / "orders.txt"))
         await pilot.press("enter")
         assert app.prompt.is_open and ".json, .ndjson, .csv or .parquet" in app.prompt.message_text
@@ -116,4 +117,4 @@ async def test_export_writes_the_filtered_view(snapshot_file: Path, tmp_path: Pa
         await pilot.press("enter")
         await wait_until(pilot, target_parquet.exists, what="the export")
         await settle(pilot)
-        assert pl.read_parquet(target_parquet)["seq"].to_list() == app.view["seq"].to_list()
+        assert pl.read_parquet(target_parquet)["seq"].to_list() == frame_of(app.view)["seq"].to_list()

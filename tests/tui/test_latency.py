@@ -28,8 +28,8 @@ async def open_latency(pilot, *, fresh: bool = True) -> LatencyScreen:
     return screen
 
 
-def core(view: pl.DataFrame, *, start: str = DEFAULT_FROM, end: str = DEFAULT_TO, key="order_id", **kw):
-    return pair_events(view, start=compile_filter(start), end=compile_filter(end), key=key, **kw)
+def core(view, *, start: str = DEFAULT_FROM, end: str = DEFAULT_TO, key="order_id", **kw):
+    return pair_events(view.lazy(), start=compile_filter(start), end=compile_filter(end), key=key, **kw)
 
 
 @sync
@@ -187,18 +187,19 @@ async def test_enter_on_a_bin_shows_its_slowest_pairs_in_the_log(snapshot_file: 
         in_bin = result.pairs.filter((pl.col("latency") >= lo) & (pl.col("latency") < hi))
         assert in_bin.height == h.series[0].counts[screen.bin] > 0
         slowest = in_bin.sort("delta_ns", descending=True).row(0, named=True)
-        want_event = view_before.row(slowest["from_row"], named=True)
+        want_event = view_before.rows(slowest["from_row"], slowest["from_row"] + 1).row(0, named=True)
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen is app.screen_stack[0]
         assert app.filter_text.startswith("(level >= ORDER) and (") and "order_id in (" in app.filter_text
         # the log shows the from and to events of those pairs (and nothing else)
         keys = set(in_bin.sort("delta_ns", descending=True).head(20)["order_id"].to_list())
-        assert set(app.view["order_id"].to_list()) == keys
-        assert set(app.view["message"].to_list()) <= {"Order placed", "Trade executed"}
+        shown = app.view.lazy().collect()
+        assert set(shown["order_id"].to_list()) == keys
+        assert set(shown["message"].to_list()) <= {"Order placed", "Trade executed"}
         # the cursor is on the slowest pair's from event
         log = app.log_view
-        here = app.view.row(log.cursor, named=True)
+        here = app.view.rows(log.cursor, log.cursor + 1).row(0, named=True)
         assert (here["ts"], here["seq"], here["pid"]) == (
             want_event["ts"],
             want_event["seq"],
@@ -296,9 +297,9 @@ async def test_within_one_pid_pairs_per_process_and_jumps_by_both_keys(tmp_path:
         assert app.screen is app.screen_stack[0]
         assert "(pid == " in app.filter_text and " and order_id == " in app.filter_text
         slowest = want.pairs.sort("delta_ns", descending=True).row(0, named=True)
-        here = app.view.row(app.log_view.cursor, named=True)
+        here = app.view.rows(app.log_view.cursor, app.log_view.cursor + 1).row(0, named=True)
         assert (here["pid"], here["order_id"], here["message"]) == (
-            app.full.row(slowest["from_row"], named=True)["pid"],
+            app.full.rows(slowest["from_row"], slowest["from_row"] + 1).row(0, named=True)["pid"],
             slowest["order_id"],
             "Order placed",
         )

@@ -65,6 +65,8 @@ async def test_a_filter_typed_while_loading_applies_to_every_event(tmp_path: Pat
         loading.full.set_result(result)
         warn_all = result.frame.filter(result.frame["level"] >= 30).height
         assert warn_all > warn_newest
-        await wait_until(pilot, lambda: app.loaded.is_set() and app.view.height == warn_all, what="the filter on all")
+        await wait_until(
+            pilot, lambda: app.loaded.is_set() and app.view.height == warn_all, what="the filter on all"
+        )
         assert app.filter_text == "level >= WARN" and app.full.height == 2000
         assert f"{warn_all:,} shown of 2,000 events" in screen_text(app)

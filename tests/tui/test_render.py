@@ -1,4 +1,4 @@
-"""ttview.render without an app: escaping, cutting, line layout, JSON, filter quoting, export."""
+"""ttview.render without an app: escaping, cutting, line layout, JSON, export."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from ttview.query import compile_filter
 from ttview.render import (
     LineLayout,
     LineStyles,
@@ -19,8 +18,6 @@ from ttview.render import (
     format_iso,
     format_value,
     level_palette,
-    quote_filter_name,
-    quote_filter_value,
     safe_text,
     timeline_bars,
     visible,
@@ -138,23 +135,6 @@ def test_event_json_is_the_export_layout() -> None:
     from ttview.export import json_lines, prepare
 
     assert data == json.loads(json_lines(prepare(frame, fmt="ndjson"))[0])  # an export line
-
-
-@pytest.mark.parametrize("value", ["AAPL", 'say "hi"', "back\\slash", "\x1b[31m", "日本", 5, 2.5, True, None])
-def test_quote_filter_value_round_trips(value: object) -> None:
-    frame = pl.DataFrame({"v": [value, "other" if isinstance(value, str) or value is None else None]})
-    if value is None:
-        expr = f"{quote_filter_name('v')} is null"
-    else:
-        expr = f"{quote_filter_name('v')} == {quote_filter_value(value)}"
-    kept = frame.filter(compile_filter(expr, frame.schema).expr)
-    assert kept.height == 1
-
-
-def test_quote_filter_name() -> None:
-    assert quote_filter_name("latency_us") == "latency_us"
-    assert quote_filter_name("x-request id") == "`x-request id`"
-    assert quote_filter_name("and") == "`and`"
 
 
 def test_timeline_bars_stack_levels() -> None:

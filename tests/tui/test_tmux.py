@@ -6,6 +6,7 @@ CI installs tmux (.ci/run); without it this test fails and says so, it is never 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -13,10 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from tests.tui.helpers import write_events
 from ttview.query import apply_filter
+from ttview.render import format_clock
 from ttview.sources import load_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,12 +135,74 @@ def test_80x24_in_a_real_terminal(tmp_path: Path) -> None:
         lines = screen.splitlines()
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         assert "Filter" in lines[-1]
+        assert "? Help" in lines[-1] and "q Quit" in lines[-1]  # the footer fits: Help and Quit shown
         tmux.send("b")
         tmux.wait_for("p99.9")
         tmux.send("Escape")
         tmux.send("h")
-        tmux.wait_for("latency_us (log)")
+        screen = tmux.wait_for("latency_us (log)", "lines at p50")
+        # whole counts on the y axis, no percentile legend over the bars
+        assert not re.search(r"\d\.\d+┤", screen) and "│ p50" not in screen.split("lines at")[0]
         tmux.send("Escape")
         tmux.send("q")
+    finally:
+        tmux.close()
+
+
+def _quit_with(tmux: Tmux, *keys: str) -> None:
+    tmux.send(*keys)
+    deadline = time.monotonic() + 10
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive(), f"{keys} did not quit the app"
+
+
+def test_lnav_keys_in_a_real_terminal(tmp_path: Path) -> None:
+    snapshot = write_events(tmp_path)
+    frame = load_snapshots([snapshot]).frame
+    errors = frame.filter(pl.col("level") >= 40)
+    first_error = format_clock(errors["ts"].dt.epoch("ns")[0])
+    tmux = Tmux("lnav")
+    try:
+        tmux.start(app_command(snapshot), 120, 40)
+        tmux.wait_for("2,000 shown of 2,000 events", "Filter")
+        tmux.send("g")
+        tmux.send("e")  # the first error is on the cursor row, so on the screen
+        screen = tmux.wait_for(first_error)
+        assert any(line.startswith(first_error) and " ERROR " in line for line in screen.splitlines())
+        tmux.send("m")
+        tmux.wait_for("1 mark")
+        tmux.send("T")  # the delta column
+        screen = tmux.wait_for("delta: time since the previous event")
+        assert re.search(r"^\d\d:\d\d:\d\d\.\d{6} +\+\d+\.\d{3}[µm]?s ", screen, re.MULTILINE)
+        tmux.send("C-w")  # word wrap: a line's fields continue on the next, indented
+        screen = tmux.wait_for("word wrap on")
+        assert any(line.startswith("    ") and "=" in line for line in screen.splitlines())
+        tmux.send("C-w")
+        tmux.wait_for("word wrap off")
+        # SQL: ';' opens the prompt (tmux's own ';' must be sent literally)
+        tmux.send(";SELECT level, count(*) AS n FROM events GROUP BY level ORDER BY n DESC", literal=True)
+        tmux.send("Enter")
+        screen = tmux.wait_for("SQL · SELECT level", "rows · ctrl+s")
+        assert "ctrl+s: export all" in screen
+        tmux.send("Escape")
+        tmux.wait_for("Filter")
+        _quit_with(tmux, "C-c")  # ctrl+c quits, as in lnav and toolong
+    finally:
+        tmux.close()
+
+
+def test_an_unknown_field_from_the_command_line_in_a_real_terminal(tmp_path: Path) -> None:
+    snapshot = write_events(tmp_path, events=200)
+    env = [f"PYTHONPATH={ROOT}"]
+    opened = shlex.quote(str(snapshot))
+    run = f"exec env -u COLUMNS -u LINES {' '.join(env)} {sys.executable} -m ttview open {opened}"
+    tmux = Tmux("unknown")
+    try:
+        tmux.start(f"cd {shlex.quote(str(ROOT))} && {run} -f 'latncy_us > 5'", 100, 30)
+        screen = tmux.wait_for("did you mean 'latency_us'?")
+        assert "200 shown of 200 events" in screen  # not an empty list
+        tmux.send("Escape")  # closes the prompt
+        _quit_with(tmux, "q")
     finally:
         tmux.close()

@@ -1,4 +1,4 @@
-"""The app's screens besides the log: help, group-by, histogram, timeline."""
+"""The app's screens besides the log: help, group-by, histogram, timeline, marks, fields, SQL."""
 
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ def preload_screens(app: App[Any], ready: threading.Event) -> threading.Thread:
         drawn.wait(5)
         import rich.ansi  # noqa: F401  (Text.from_ansi: the histogram's plot)
 
+        import ttview.screens.fields
         import ttview.screens.group_by
         import ttview.screens.help
         import ttview.screens.histogram
+        import ttview.screens.marks
+        import ttview.screens.sql
         import ttview.screens.timeline  # noqa: F401
 
     thread = threading.Thread(target=run, name="ttview-preload", daemon=True)

@@ -19,16 +19,18 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from ttview.render import quote_filter_name, quote_filter_value, visible
+from ttview.eventview import EventView
+from ttview.query import quote_name, quote_value
+from ttview.render import visible
 from ttview.report import num
-from ttview.schema import is_numeric_dtype
+from ttview.schema import group_columns, numeric_fields
 from ttview.screens import ComputedScreen
 from ttview.stats import group_stats
 from ttview.widgets.key_footer import KeyFooter
 
 __all__ = ["GroupByScreen", "format_number", "group_condition"]
 
-COLUMNS: tuple[tuple[str, str], ...] = (
+STAT_HEADINGS: tuple[tuple[str, str], ...] = (
     ("count", "count"),
     ("rate", "rate/s"),
     ("p50", "p50"),
@@ -49,31 +51,12 @@ def format_number(value: Any) -> str:
 
 def group_condition(by: str, value: Any) -> str:
     """The filter condition selecting the events of group ``value`` of column ``by``."""
-    name = quote_filter_name(by)
+    name = quote_name(by)
     if value is None:
         return f"{name} is null"
     if by == "level" and isinstance(value, str) and (value.isidentifier() or value.isdigit()):
         return f"{name} == {value}"
-    return f"{name} == {quote_filter_value(value)}"
-
-
-def group_columns(frame: pl.DataFrame) -> list[str]:
-    """Columns worth grouping by: logger, level, service, then text, integer and boolean fields."""
-    from ttview.widgets.log_view import field_names
-
-    out = [c for c in ("logger", "level", "service") if c in frame.columns]
-    for name in field_names(frame):
-        dtype = frame.schema[name]
-        if dtype == pl.String or dtype == pl.Boolean or dtype.is_integer():
-            out.append(name)
-    return out
-
-
-def numeric_fields(frame: pl.DataFrame) -> list[str]:
-    """Field columns holding numbers."""
-    from ttview.widgets.log_view import field_names
-
-    return [n for n in field_names(frame) if is_numeric_dtype(frame.schema[n])]
+    return f"{name} == {quote_value(value)}"
 
 
 class GroupByScreen(ComputedScreen[str | None]):
@@ -84,7 +67,7 @@ class GroupByScreen(ComputedScreen[str | None]):
     | enter | filter the log to the group under the cursor |
     | o | sort by the next column |
     | r | reverse the order |
-    | tab | move between the choices and the table |
+    | tab, shift+tab | move between the choices (group by, statistics of) and the table |
     | escape / q | back to the log |
     """
 
@@ -93,6 +76,8 @@ class GroupByScreen(ComputedScreen[str | None]):
         Binding("o", "next_sort", "Sort column"),
         Binding("r", "reverse", "Reverse"),
         Binding("enter", "noop", "Filter to group", show=True, key_display="enter"),
+        Binding("tab", "app.focus_next", "Next choice / the table", show=False),
+        Binding("shift+tab", "app.focus_previous", "Previous choice / the table", show=False),
     ]
 
     AUTO_FOCUS = "#group-table"
@@ -111,18 +96,18 @@ class GroupByScreen(ComputedScreen[str | None]):
 
     def __init__(
         self,
-        frame: pl.DataFrame,
+        view: EventView,
         *,
         filter_text: str = "",
         by: str = "logger",
         field: str | None = "latency_us",
     ) -> None:
         super().__init__()
-        self.frame = frame
+        self.view = view
         self.filter_text = filter_text
-        self.group_options = group_columns(frame) or ["logger"]
+        self.group_options = group_columns(view.schema) or ["logger"]
         self.by = by if by in self.group_options else self.group_options[0]
-        fields = numeric_fields(frame)
+        fields = numeric_fields(view.schema)
         self.field_options = fields
         self.field: str | None = field if field in fields else (fields[0] if fields else None)
         self.sort = "count"
@@ -155,7 +140,7 @@ class GroupByScreen(ComputedScreen[str | None]):
 
     def _title(self) -> Text:
         title = Text(no_wrap=True, overflow="ellipsis")
-        title.append(f"Group by · {self.frame.height:,} events")
+        title.append(f"Group by · {self.view.height:,} events")
         if self.filter_text:
             title.append(" · filter: ")
             title.append(visible(self.filter_text, limit=100))
@@ -169,11 +154,11 @@ class GroupByScreen(ComputedScreen[str | None]):
 
     def compute(self) -> None:
         self.query_one("#group-note", Static).update(Text("computing…"))
-        self._compute(self.frame, self.by, self.field)
+        self._compute(self.view, self.by, self.field)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def _compute(self, frame: pl.DataFrame, by: str, field: str | None) -> tuple[str, pl.DataFrame]:
-        return by, group_stats(frame, by=by, field=field)
+    def _compute(self, view: EventView, by: str, field: str | None) -> tuple[str, pl.DataFrame]:
+        return by, group_stats(view.lazy(), by=by, field=field)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if not self._computed(event):
@@ -205,7 +190,7 @@ class GroupByScreen(ComputedScreen[str | None]):
             return
         key = result.columns[0]
         arrow = " ↓" if self.descending else " ↑"
-        shown = [name for name, _ in COLUMNS if name in result.columns]
+        shown = [name for name, _ in STAT_HEADINGS if name in result.columns]
         rows = [
             [visible("(null)" if row[key] is None else str(row[key]), limit=60)]
             + [format_number(row[name]) for name in shown]
@@ -214,7 +199,7 @@ class GroupByScreen(ComputedScreen[str | None]):
         # Widths are given (not measured by the table when idle), so the table is drawn complete at once.
         headings = [visible(key, limit=30) + (arrow if self.sort == key else "")]
         headings += [
-            heading + (arrow if self.sort == name else "") for name, heading in COLUMNS if name in shown
+            heading + (arrow if self.sort == name else "") for name, heading in STAT_HEADINGS if name in shown
         ]
         widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows]) for i, h in enumerate(headings)]
         table.add_column(Text(headings[0]), key=key, width=widths[0])
@@ -224,7 +209,8 @@ class GroupByScreen(ComputedScreen[str | None]):
             table.add_row(Text(cells[0]), *(Text(c, justify="right") for c in cells[1:]), key=str(i))
         field = f"statistics of {visible(self.field, limit=40)}" if self.field else "no statistics field"
         sort = visible(self.sort, limit=40)
-        note = f"{result.height:,} groups · {field} · sorted by {sort}{arrow} · enter: filter to a group"
+        groups = "group" if result.height == 1 else "groups"
+        note = f"{result.height:,} {groups} · {field} · sorted by {sort}{arrow} · enter: filter to a group"
         self.query_one("#group-note", Static).update(Text(note))
 
     # ---- choices ------------------------------------------------------------------------------
@@ -233,7 +219,7 @@ class GroupByScreen(ComputedScreen[str | None]):
     def _by_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str) and event.value != self.by:
             self.by = event.value
-            if self.sort not in {name for name, _ in COLUMNS}:
+            if self.sort not in {name for name, _ in STAT_HEADINGS}:
                 self.sort, self.descending = "count", True
             self.compute()
 
@@ -262,7 +248,7 @@ class GroupByScreen(ComputedScreen[str | None]):
     def action_next_sort(self) -> None:
         if self.result is None:
             return
-        columns = [self.result.columns[0]] + [n for n, _ in COLUMNS if n in self.result.columns]
+        columns = [self.result.columns[0]] + [n for n, _ in STAT_HEADINGS if n in self.result.columns]
         i = columns.index(self.sort) if self.sort in columns else -1
         column = columns[(i + 1) % len(columns)]
         self.set_sort(column, descending=column != columns[0])

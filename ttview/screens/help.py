@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,18 +19,23 @@ __all__ = ["HelpScreen", "key_sections"]
 
 def _sections() -> list[tuple[str, Iterable[BindingType]]]:
     from ttview.app import TTViewApp
+    from ttview.screens.fields import FieldsScreen
     from ttview.screens.group_by import GroupByScreen
     from ttview.screens.histogram import HistogramScreen
     from ttview.screens.latency import LatencyScreen
+    from ttview.screens.marks import MarksScreen
+    from ttview.screens.sql import SqlScreen
     from ttview.screens.timeline import TimelineScreen
+    from ttview.widgets.detail_pane import DetailPane
     from ttview.widgets.log_view import LogView
     from ttview.widgets.prompt_bar import PromptBar
 
     return [
         ("Log", LogView.BINDINGS),
         ("Everywhere on the log screen", TTViewApp.BINDINGS),
+        ("Detail pane (enter opens it, tab moves into it)", DetailPane.BINDINGS),
         (
-            "Prompt (filter, search, go to, export)",
+            "Prompt (filter, search, go to, export, SQL)",
             [
                 *PromptBar.BINDINGS,
                 Binding("up", "", "Older entry"),
@@ -41,6 +47,9 @@ def _sections() -> list[tuple[str, Iterable[BindingType]]]:
         ("Histogram", HistogramScreen.BINDINGS),
         ("Timeline", TimelineScreen.BINDINGS),
         ("Latency (L)", LatencyScreen.BINDINGS),
+        ("Marks (M)", MarksScreen.BINDINGS),
+        ("Fields (f)", FieldsScreen.BINDINGS),
+        ("SQL result (;)", SqlScreen.BINDINGS),
         ("Command palette", [Binding("ctrl+p", "", "Every action by name")]),
     ]
 
@@ -84,16 +93,19 @@ class HelpScreen(ModalScreen[None]):
             box.border_subtitle = "escape closes"
             yield Static(self._table(), id="help-body")
 
-    def _table(self) -> Table:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(no_wrap=True, style="bold")
-        table.add_column()
+    def _table(self) -> Group:
+        """One small table per section, under its title (each as wide as its own keys)."""
+        parts: list[Table | Text] = []
         for title, rows in key_sections(self.app.get_key_display):
-            table.add_row(Text(title, style="bold underline"), Text(""))
+            parts.append(Text(title, style="bold underline"))
+            table = Table.grid(padding=(0, 2))
+            table.add_column(no_wrap=True, style="bold", min_width=12)
+            table.add_column()
             for keys, desc in rows:
                 table.add_row(Text(keys), Text(desc))
-            table.add_row(Text(""), Text(""))
-        return table
+            parts.append(table)
+            parts.append(Text(""))
+        return Group(*parts)
 
     @property
     def plain(self) -> str:

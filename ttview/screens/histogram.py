@@ -2,16 +2,16 @@
 p99 / p99.9 marked on the plot and listed per series; optionally one series per group.
 
 The bins and percentiles come from :func:`ttview.stats.histogram` (run in a worker); the plot is
-plotext inside Textual (``textual_plotext.PlotextPlot``). Series names come from log data, so
-they pass through :func:`ttview.render.visible` before plotext sees them.
+drawn by :func:`ttview.chart.draw_histogram`, the renderer of ``ttview hist`` too, on plotext
+inside Textual (``textual_plotext.PlotextPlot``). Series names come from log data, so they pass
+through :func:`ttview.render.visible` before plotext sees them.
 """
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
-import polars as pl
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -22,18 +22,20 @@ from textual.widgets import Label, Select, Static
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
-from ttview.render import si_label, visible
+from ttview.chart import draw_histogram, marks_text
+from ttview.eventview import EventView
+from ttview.render import visible
+from ttview.schema import group_columns, numeric_fields
 from ttview.screens import ComputedScreen
-from ttview.screens.group_by import format_number, group_columns, numeric_fields
+from ttview.screens.group_by import format_number
 from ttview.stats import Histogram, histogram
 from ttview.widgets.key_footer import KeyFooter
 
 __all__ = ["HistogramScreen"]
 
 NO_GROUPS = "(all events)"
-MARKS = (("p50", "p50", "green"), ("p99", "p99", "orange"), ("p999", "p99.9", "red"))
-"""Percentile attribute, label, colour of its line."""
-SERIES_COLORS = ("blue+", "magenta+", "cyan+", "yellow+", "green+", "red+", "white", "orange")
+_RICH_COLORS = {"orange": "dark_orange"}
+"""plotext colour names Rich spells differently."""
 BINS = 60
 
 
@@ -69,7 +71,7 @@ class HistogramScreen(ComputedScreen[None]):
 
     def __init__(
         self,
-        frame: pl.DataFrame,
+        view: EventView,
         *,
         filter_text: str = "",
         field: str = "latency_us",
@@ -77,13 +79,13 @@ class HistogramScreen(ComputedScreen[None]):
         log: bool = True,
     ) -> None:
         super().__init__()
-        self.frame = frame
+        self.view = view
         self.filter_text = filter_text
-        self.field_options = numeric_fields(frame)
+        self.field_options = numeric_fields(view.schema)
         self.field = (
             field if field in self.field_options else (self.field_options[0] if self.field_options else "")
         )
-        self.group_options = [c for c in group_columns(frame) if c != "level"] + ["level"]
+        self.group_options = [c for c in group_columns(view.schema) if c != "level"] + ["level"]
         self.by = by if by in self.group_options else None
         self.log_bins = log
         self.result: Histogram | None = None
@@ -125,7 +127,7 @@ class HistogramScreen(ComputedScreen[None]):
         title = Text(no_wrap=True, overflow="ellipsis")
         bins = "log bins" if self.log_bins else "linear bins"
         title.append(
-            f"Histogram of {visible(self.field or '—', limit=40)} · {bins} · {self.frame.height:,} events"
+            f"Histogram of {visible(self.field or '—', limit=40)} · {bins} · {self.view.height:,} events"
         )
         if self.filter_text:
             title.append(" · filter: " + visible(self.filter_text, limit=80))
@@ -140,11 +142,11 @@ class HistogramScreen(ComputedScreen[None]):
             self._shown = True
             self._draw()
             return
-        self._compute(self.frame, self.field, self.by, self.log_bins)
+        self._compute(self.view, self.field, self.by, self.log_bins)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def _compute(self, frame: pl.DataFrame, field: str, by: str | None, log: bool) -> Histogram:
-        return histogram(frame, field=field, bins=BINS, log=log, by=by)
+    def _compute(self, view: EventView, field: str, by: str | None, log: bool) -> Histogram:
+        return histogram(view.lazy(), field=field, bins=BINS, log=log, by=by)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if not self._computed(event):
@@ -158,9 +160,6 @@ class HistogramScreen(ComputedScreen[None]):
 
     # ---- drawing ------------------------------------------------------------------------------
 
-    def _x(self, value: float) -> float:
-        return math.log10(value) if self.log_bins else value
-
     def _draw(self) -> None:
         with self.app.batch_update():
             self._draw_plot()
@@ -169,56 +168,20 @@ class HistogramScreen(ComputedScreen[None]):
 
     def _draw_plot(self) -> None:
         plot = self.query_one(PlotextPlot)
-        plt = plot.plt
-        plt.clear_figure()
         stats = self.query_one("#hist-stats", Static)
         result = self.result
-        if result is None or self.error:
-            stats.update(Text(visible(self.error or "no data", limit=300)))
+        plot.plt.clear_figure()
+        if result is None or self.error or not draw_histogram(plot.plt, result, color=True):
+            plot.plt.clear_figure()
+            stats.update(Text(visible(self.error or "no values to draw", limit=300)))
             plot.refresh()
             return
-        edges = result.edges
-        if self.log_bins:
-            centers = [math.sqrt(edges[i] * edges[i + 1]) for i in range(result.bins)]
-        else:
-            centers = [(edges[i] + edges[i + 1]) / 2 for i in range(result.bins)]
-        xs = [self._x(c) for c in centers]
-        ymax = 1
-        for i, series in enumerate(result.series):
-            if len(result.series) > 1 and not any(series.counts):
-                continue  # a group without values (listed below, not drawn)
-            name = visible(series.name, limit=24)
-            ymax = max(ymax, max(series.counts, default=0))
-            if len(result.series) == 1:
-                plt.bar(xs, list(series.counts), width=1, reset_ticks=False, color=SERIES_COLORS[0])
-            else:
-                plt.plot(
-                    xs,
-                    list(series.counts),
-                    label=name,
-                    color=SERIES_COLORS[i % len(SERIES_COLORS)],
-                    marker="braille",
-                )
-        if len(result.series) == 1:
-            first = result.series[0]
-            for attr, label, color in MARKS:
-                value = getattr(first, attr)
-                if value is not None and (value > 0 or not self.log_bins):
-                    x = self._x(value)
-                    plt.plot([x, x], [0, ymax], color=color, marker="│", label=f"{label} {si_label(value)}")
-        ticks = self._ticks(edges)
-        plt.xticks([self._x(t) for t in ticks], [si_label(t) for t in ticks])
-        plt.xlabel(visible(result.field, limit=40) + (" (log)" if self.log_bins else ""))
-        plt.ylabel("events")
         plot.refresh()
-        stats.update(self._stats_table(result))
-
-    def _ticks(self, edges: tuple[float, ...]) -> list[float]:
-        lo, hi = edges[0], edges[-1]
-        if self.log_bins and lo > 0:
-            out = [10.0**k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
-            return [t for t in out if lo <= t <= hi] or [lo, hi]
-        return [lo + (hi - lo) * i / 4 for i in range(5)]
+        key = Text(no_wrap=True, overflow="ellipsis")
+        for i, (text, color) in enumerate(marks_text(result)):
+            key.append(" │ " if i else "lines at ")
+            key.append(text, style=_RICH_COLORS.get(color, color))
+        stats.update(Group(key, self._stats_table(result)) if key.plain else self._stats_table(result))
 
     def _stats_table(self, result: Histogram) -> Table:
         table = Table(box=None, padding=(0, 1), expand=False, show_edge=False)

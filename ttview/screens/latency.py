@@ -28,7 +28,9 @@ from textual_plotext import PlotextPlot
 
 from ttview.latency import UNITS, LatencyError, LatencyResult, latency_histogram, pair_events
 from ttview.query import QueryError, compile_filter
-from ttview.render import quote_filter_name, quote_filter_value, si_label, visible
+from ttview.query import quote_name as quote_filter_name
+from ttview.query import quote_value as quote_filter_value
+from ttview.render import si_label, visible
 from ttview.screens import ComputedScreen
 from ttview.screens.group_by import format_number, group_columns
 from ttview.stats import Histogram
@@ -57,7 +59,8 @@ class PairsChosen:
     at ``row`` of ``frame`` (the slowest pair's from event), at ``ts_ns``."""
 
     filter_text: str
-    frame: pl.DataFrame
+    frame: Any
+    """The view (``ttview.eventview.EventView``) the pairs were made from."""
     row: int
     ts_ns: int
     pairs: int
@@ -184,13 +187,19 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
     last: ClassVar[_Inputs | None] = None
     """What was paired last (the screen opens with it again)."""
 
-    def __init__(self, frame: pl.DataFrame, *, filter_text: str = "") -> None:
+    def __init__(self, view: Any, *, filter_text: str = "") -> None:
+        """``view``: the events to pair (an ``ttview.eventview.EventView``, or a DataFrame)."""
         super().__init__()
-        self.frame = frame
+        if isinstance(view, pl.DataFrame):
+            from ttview.eventview import FrameEventView
+
+            view = FrameEventView(view)
+        self.frame = view
         self.filter_text = filter_text
-        self.key_options = [c for c in ("service", "pid") if c in frame.columns] + field_names(frame)
-        self.group_options = group_columns(frame)
-        self.within_options = [ANYWHERE] + [c for c in ("service", "pid") if c in frame.columns]
+        schema = view.schema
+        self.key_options = [c for c in ("service", "pid") if c in schema] + field_names(schema)
+        self.group_options = group_columns(schema)
+        self.within_options = [ANYWHERE] + [c for c in ("service", "pid") if c in schema]
         self.inputs = self._initial_inputs()
         self.result: LatencyResult | None = None
         """The pairs and numbers shown."""
@@ -205,11 +214,11 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
             return _Inputs(**vars(last))
         key = "order_id" if "order_id" in self.key_options else ""
         start = end = ""
-        if key and "message" in self.frame.columns:
-            has = self.frame.select(
+        if key and "message" in self.frame.schema:
+            has = self.frame.lazy().select(
                 (pl.col("message") == "Order placed").any().alias("f"),
                 (pl.col("message") == "Trade executed").any().alias("t"),
-            ).row(0)
+            ).collect().row(0)
             if all(has):
                 start, end = DEFAULT_FROM, DEFAULT_TO
         return _Inputs(start, end, key, None, True, "us")
@@ -328,7 +337,7 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _compute(
-        self, frame: pl.DataFrame, start: str, end: str, key: str, group_by: str | None, log: bool, unit: str
+        self, frame: Any, start: str, end: str, key: str, group_by: str | None, log: bool, unit: str
     ) -> tuple[LatencyResult, Histogram]:
         keys = [k.strip() for k in key.split(",") if k.strip()]
         result = pair_events(

@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from ttview.eventview import EventView
 from ttview.render import format_clock, format_date, level_palette, rate_label, visible
 from ttview.schema import LEVELS, level_name
 from ttview.screens import ComputedScreen
@@ -35,8 +36,9 @@ def _duration(ns: int) -> str:
     return f"{ns}ns"
 
 
-def timeline_data(frame: pl.DataFrame, buckets: int) -> TimelineData:
+def timeline_data(events: pl.DataFrame | pl.LazyFrame, buckets: int) -> TimelineData:
     """Per-level counts in at most ``buckets`` buckets of a "nice" width (stats.timeline)."""
+    frame = events.collect() if isinstance(events, pl.LazyFrame) else events
     table = timeline(frame, every="auto", target_buckets=max(2, buckets))
     if not table.height:
         return TimelineData((), 10**9, (), ())
@@ -77,9 +79,9 @@ class TimelineScreen(ComputedScreen[int | None]):
     }
     """
 
-    def __init__(self, frame: pl.DataFrame, *, filter_text: str = "", cursor_ts: int | None = None) -> None:
+    def __init__(self, view: EventView, *, filter_text: str = "", cursor_ts: int | None = None) -> None:
         super().__init__()
-        self.frame = frame
+        self.view = view
         self.cursor_ts = cursor_ts
         self.filter_text = filter_text
         self.data: TimelineData | None = None
@@ -94,10 +96,10 @@ class TimelineScreen(ComputedScreen[int | None]):
 
     def _title(self) -> Text:
         title = Text(no_wrap=True, overflow="ellipsis")
-        title.append(f"Timeline · events per second by level · {self.frame.height:,} events")
-        if self.frame.height:
-            first = self.frame.get_column("ts").dt.epoch("ns").min()
-            title.append(f" · {format_date(int(first))} UTC")  # type: ignore[arg-type]
+        title.append(f"Timeline · events per second by level · {self.view.height:,} events")
+        first = self.view.ts_ns(0)
+        if first is not None:
+            title.append(f" · {format_date(first)} UTC")
         if self.filter_text:
             title.append(" · filter: " + visible(self.filter_text, limit=80))
         return title
@@ -118,11 +120,11 @@ class TimelineScreen(ComputedScreen[int | None]):
         if target == self._target:
             return
         self._target = target
-        self._compute(self.frame, target)
+        self._compute(self.view, target)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def _compute(self, frame: pl.DataFrame, target: int) -> TimelineData:
-        return timeline_data(frame, target)
+    def _compute(self, view: EventView, target: int) -> TimelineData:
+        return timeline_data(view.lazy(), target)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if not self._computed(event):

@@ -1,4 +1,4 @@
-"""A one-line prompt under the log (filter, search, go to time, export) with a message line.
+"""A one-line prompt under the log (filter, search, go to time, export, SQL) with a message line.
 
 The app opens it in a *mode*; each mode keeps its own history. What the user types is only
 ever handed back in messages; the message line shows text the app built (never markup).
@@ -26,7 +26,8 @@ PROMPTS: dict[str, tuple[str, str]] = {
     "filter": ("filter", "e.g. level >= WARN and latency_us > 250   (up/down: history, empty: all)"),
     "search": ("search", "text to find in the lines; n / N: next / previous"),
     "goto": ("go to", "a time: 14:30:05.25, 2026-11-21T14:30:00Z, or +5s / -1m from the cursor"),
-    "export": ("export to", "a path ending .json (an array), .ndjson (a line each), .csv or .parquet"),
+    "export": ("export to", "a path: events.ndjson (a line each), .json (an array), .csv or .parquet"),
+    "sql": ("sql", "SELECT logger, count(*) AS n FROM events GROUP BY logger   (the view's events)"),
 }
 """Mode → (label, placeholder)."""
 
