@@ -59,6 +59,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from ttview.chunkview import ChunkedEventView, _PagedView
 from ttview.eventview import EventId, EventView, FrameEventView
 from ttview.marks import Marks
 from ttview.messages import FilterApplied, FilterFailed, LiveUpdate, SearchCounted, SourcesLoaded, SqlDone
@@ -380,13 +381,17 @@ class TTViewApp(App[None]):
         files = [p.name for p in result.files]
         self.post_message(
             SourcesLoaded(
-                result.frame,
+                None if result.view is not None else result.frame,
                 files,
                 [f"skipped {e.message}" for e in result.errors],
                 dropped=result.dropped,
                 lost=result.lost,
+                view=result.view,
             )
         )
+        if result.view is not None:  # learn every segment's size now, newest first, for paging anywhere
+            worker = get_current_worker()
+            result.view.seg.index_all(cancelled=lambda: worker.is_cancelled)
 
     def on_sources_loaded(self, message: SourcesLoaded) -> None:
         log = self.log_view
@@ -402,7 +407,7 @@ class TTViewApp(App[None]):
             return
         # the first screen's cursor stays on its event (rows counted from the end)
         from_end = log.row_count - log.cursor if log.row_count else 1
-        self.full = self.view = FrameEventView(message.frame)
+        self.full = self.view = message.view if message.view is not None else FrameEventView(message.frame)
         self.sources = message.files or self.sources
         self.errors = [*self.spec.skipped, *message.errors]
         self._dropped, self._lost = message.dropped, message.lost
@@ -576,8 +581,17 @@ class TTViewApp(App[None]):
     def _run_filter(
         self, full: EventView, flt: Filter | None, text: str, generation: int, warnings: tuple[str, ...]
     ) -> None:
+        worker = get_current_worker()
+
+        def partial(view: EventView, done: int, parts: int) -> None:  # a paged filter's matches so far
+            if done < parts and not worker.is_cancelled:
+                self.post_message(FilterApplied(text, view, generation, warnings, progress=(done, parts)))
+
         try:
-            view = full.where(flt)
+            if isinstance(full, ChunkedEventView):
+                view = full.where(flt, progress=partial, cancelled=lambda: worker.is_cancelled)
+            else:
+                view = full.where(flt)
         except (pl.exceptions.PolarsError, QueryError) as exc:
             self.post_message(
                 FilterFailed(text, str(exc).splitlines()[0] if str(exc) else repr(exc), generation)
@@ -589,7 +603,11 @@ class TTViewApp(App[None]):
     def on_filter_applied(self, message: FilterApplied) -> None:
         if message.generation != self._filter_gen:
             return
-        self._set_header(busy="")
+        if message.progress is not None:
+            done, parts = message.progress
+            self._set_header(busy=f"filtering… {done * 100 // max(1, parts)}%, newest first")
+        else:
+            self._set_header(busy="")
         self._show_view(message.view)
 
     def on_filter_failed(self, message: FilterFailed) -> None:
@@ -966,7 +984,8 @@ class TTViewApp(App[None]):
 
         self.call_from_thread(self._set_header, busy=f"exporting {view.height:,} events…")
         try:
-            count = write_export(view.lazy().collect(), path, fmt=fmt)
+            source = view.lazy() if isinstance(view, _PagedView) else view.lazy().collect()
+            count = write_export(source, path, fmt=fmt, total=view.height)
         except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
             self.call_from_thread(self._export_done, None, visible(str(exc), limit=300))
             return

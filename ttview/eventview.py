@@ -25,7 +25,7 @@ returns row numbers in ``[0, height)`` or None, never raises for an empty view.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -91,6 +91,11 @@ class EventView(ABC):
     @abstractmethod
     def lazy(self) -> pl.LazyFrame:
         """Every event, as a LazyFrame (for group-by, histogram, timeline, SQL and export)."""
+
+    def events(self) -> Any:
+        """The events for aggregations (group-by, histogram, timeline): a LazyFrame, or for a
+        paged view a ``ttview.scan.EventSource`` that reads its batches as they are asked for."""
+        return self.lazy()
 
     @abstractmethod
     def where(self, flt: Filter | None) -> EventView:

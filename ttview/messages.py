@@ -30,12 +30,14 @@ class SourcesLoaded(Message):
     """Snapshot files were read (in a worker). With ``total`` set, ``frame`` holds only their
     newest events (the last rows of all ``total``), shown while the rest are decoded."""
 
-    frame: pl.DataFrame
+    frame: pl.DataFrame | None
     files: list[str]
     errors: list[str]
     dropped: int = 0
     lost: int = 0
     total: int | None = None
+    view: EventView | None = None
+    """Instead of ``frame``: a view paging the events in from the files (too many to hold)."""
 
 
 @dataclass
@@ -46,6 +48,8 @@ class FilterApplied(Message):
     view: EventView
     generation: int
     warnings: tuple[str, ...] = ()
+    progress: tuple[int, int] | None = None
+    """While a paged filter runs: (parts done, parts); ``view`` holds the matches so far."""
 
 
 @dataclass

@@ -192,15 +192,22 @@ def batches_to_frame(batches: Iterable[Batch]) -> pl.DataFrame:
 # ---- snapshots ----------------------------------------------------------------------------------
 
 
+IN_MEMORY_EVENTS = int(os.environ.get("TTVIEW_IN_MEMORY_EVENTS", "4000000"))
+"""Snapshots of at most this many events are loaded into memory for the viewer (every view
+instant); more are paged in from their chunks (``ttview.chunkview``), so memory stays bounded."""
+
+
 @dataclass
 class LoadResult:
-    """Events of the snapshots that loaded, one error line per one that did not, and metadata."""
+    """Events of the snapshots that loaded, one error line per one that did not, and metadata.
+    ``view``: instead of ``frame``, a view paging events in from the files (too many to hold)."""
 
     frame: pl.DataFrame
     errors: list[FileError] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     infos: list[SnapshotInfo] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    view: Any = None
 
     @property
     def dropped(self) -> int:
@@ -311,6 +318,14 @@ def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Loading:
         except BaseException as exc:  # handed to whoever asks for the result
             loading.newest.set_result(None)
             loading.full.set_exception(exc)
+            return
+        if isinstance(catalog, Catalog) and catalog.total > IN_MEMORY_EVENTS:
+            from ttview.chunkview import ChunkedEventView
+
+            loading.newest.set_result(None)  # the paged view shows the newest events at once itself
+            result = _result(catalog, empty_events_frame())
+            result.view = ChunkedEventView(catalog)
+            loading.full.set_result(result)  # the files stay open: the view reads them
             return
         with catalog:
             try:

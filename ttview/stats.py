@@ -619,29 +619,30 @@ def timeline(
     ``every`` since the epoch, and continuous from the first event's bucket to the last's (empty
     buckets are zeros). More than ``max_buckets`` buckets raises ValueError.
     """
-    frame = _frame(df)
-    if frame.height == 0 or "ts" not in frame.columns:
-        return pl.DataFrame(schema={"ts": pl.Datetime("ns", "UTC"), "total": pl.Int64})
+    lazy = _plain(df.lazy() if isinstance(df, pl.DataFrame) else df)
+    schema = lazy.collect_schema()
+    empty = pl.DataFrame(schema={"ts": pl.Datetime("ns", "UTC"), "total": pl.Int64})
+    if "ts" not in schema:
+        return empty
     epoch = pl.col("ts").dt.epoch("ns")
-    lo, hi = frame.select(epoch.min().alias("lo"), epoch.max().alias("hi")).row(0)
+    lo, hi = lazy.select(epoch.min().alias("lo"), epoch.max().alias("hi")).collect(engine="streaming").row(0)
     if lo is None:
-        return pl.DataFrame(schema={"ts": pl.Datetime("ns", "UTC"), "total": pl.Int64})
+        return empty
     step = pick_every(hi - lo, target_buckets) if every == "auto" else _every_ns(every)
     first, last = lo // step * step, hi // step * step
     n = (last - first) // step + 1
     if n > max_buckets:
         raise ValueError(f"{n} buckets of {step} ns is too many (limit {max_buckets}); choose a wider every")
 
-    has_level = "level" in frame.columns
-    levels = sorted(frame["level"].drop_nulls().unique().to_list()) if has_level else []
-    per_level = [(pl.col("level") == lv).sum().cast(pl.Int64).alias(level_name(lv)) for lv in levels]
-    counts = (
-        frame.select((epoch // step * step).alias("bucket"), *(["level"] if has_level else []))
-        .group_by("bucket")
-        .agg(*per_level, pl.len().cast(pl.Int64).alias("total"))
-    )
+    has_level = "level" in schema
+    keys = [(epoch // step * step).alias("bucket")] + ([pl.col("level")] if has_level else [])
+    counts = lazy.group_by(keys).agg(pl.len().cast(pl.Int64).alias("n")).collect(engine="streaming")
+    levels = sorted(counts["level"].drop_nulls().unique().to_list()) if has_level else []
+    per_level = [pl.when(pl.col("level") == lv).then(pl.col("n")).otherwise(0).sum().alias(level_name(lv))
+                 for lv in levels]
+    table = counts.group_by("bucket").agg(*per_level, pl.col("n").sum().alias("total"))
     full = pl.DataFrame({"bucket": pl.int_range(first, last + step, step, dtype=pl.Int64, eager=True)})
-    out = full.join(counts, on="bucket", how="left").fill_null(0).sort("bucket")
+    out = full.join(table, on="bucket", how="left").fill_null(0).sort("bucket")
     return out.select(
         pl.col("bucket").cast(pl.Datetime("ns", "UTC")).alias("ts"),
         *[level_name(lv) for lv in levels],

@@ -158,7 +158,7 @@ class GroupByScreen(ComputedScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _compute(self, view: EventView, by: str, field: str | None) -> tuple[str, pl.DataFrame]:
-        return by, group_stats(view.lazy(), by=by, field=field)
+        return by, group_stats(view.events(), by=by, field=field)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if not self._computed(event):

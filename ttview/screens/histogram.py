@@ -146,7 +146,7 @@ class HistogramScreen(ComputedScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _compute(self, view: EventView, field: str, by: str | None, log: bool) -> Histogram:
-        return histogram(view.lazy(), field=field, bins=BINS, log=log, by=by)
+        return histogram(view.events(), field=field, bins=BINS, log=log, by=by)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if not self._computed(event):

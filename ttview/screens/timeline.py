@@ -37,9 +37,9 @@ def _duration(ns: int) -> str:
 
 
 def timeline_data(events: pl.DataFrame | pl.LazyFrame, buckets: int) -> TimelineData:
-    """Per-level counts in at most ``buckets`` buckets of a "nice" width (stats.timeline)."""
-    frame = events.collect() if isinstance(events, pl.LazyFrame) else events
-    table = timeline(frame, every="auto", target_buckets=max(2, buckets))
+    """Per-level counts in at most ``buckets`` buckets of a "nice" width (stats.timeline, which
+    streams a LazyFrame)."""
+    table = timeline(events, every="auto", target_buckets=max(2, buckets))
     if not table.height:
         return TimelineData((), 10**9, (), ())
     starts = table.get_column("ts").dt.epoch("ns").to_list()
@@ -48,8 +48,10 @@ def timeline_data(events: pl.DataFrame | pl.LazyFrame, buckets: int) -> Timeline
     levels = tuple(LEVELS.get(n, int(n) if n.isdigit() else 0) for n in names)
     counts = tuple(tuple(int(v) for v in table.get_column(n).to_list()) for n in names)
     if len(starts) == 1:
-        lo = int(frame.get_column("ts").dt.epoch("ns").min() or 0)
-        hi = int(frame.get_column("ts").dt.epoch("ns").max() or 0)
+        lazy = events.lazy if hasattr(events, "batches") else events.lazy()
+        epoch = pl.col("ts").dt.epoch("ns")
+        lo, hi = lazy.select(epoch.min().alias("lo"), epoch.max().alias("hi")).collect(engine="streaming").row(0)
+        lo, hi = int(lo or 0), int(hi or 0)
         step = max(1, hi - lo + 1) if hi > lo else 10**9
     return TimelineData(tuple(starts), step, levels, counts)
 
@@ -124,7 +126,7 @@ class TimelineScreen(ComputedScreen[int | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def _compute(self, view: EventView, target: int) -> TimelineData:
-        return timeline_data(view.lazy(), target)
+        return timeline_data(view.events(), target)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if not self._computed(event):

@@ -1,0 +1,490 @@
+"""An :class:`ttview.eventview.EventView` over snapshot files of any size: rows paged in from
+chunks on demand, memory bounded by what is on screen (and a small cache), not by the events.
+
+The events of all files, merged by time (ties in file order, as ``ttview.scan`` merges them), are
+cut into **segments** at every chunk's first time: segment ``j`` holds the events with
+``cuts[j] <= ts < cuts[j + 1]``, taken from the chunks whose time range overlaps it, concatenated
+in file order and stable-sorted by ``ts``. A segment is thus computed from a handful of chunks,
+and its row offset in the whole view is the sum of the sizes before it; a size needs only the
+times of the chunks straddling a cut (:class:`Segments` reads them on demand, newest first, and a
+background pass reads the rest).
+
+A filter (:meth:`ChunkedEventView.where`) runs segment by segment, newest first, decoding only the
+columns it needs, and keeps per segment only which rows match (nothing when all or none do): the
+result, :class:`FilteredChunkView`, is the same kind of paged view. Partial results (the newest
+segments done so far) are views too, so the viewer can show the first matches at once.
+
+Invariants: headless (no textual); the rows a view gives are exactly those of loading every file
+and stable-sorting by ``ts`` (the tests compare); memory is bounded by the caches
+(:data:`CHUNK_CACHE`, :data:`SEGMENT_CACHE` entries) and the per-segment match sets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from ttview.eventview import EventId, EventView
+from ttview.schema import event_id_expr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ttview.query import Filter
+    from ttview.scan import Catalog
+
+__all__ = ["CHUNK_CACHE", "SEGMENT_CACHE", "ChunkedEventView", "FilteredChunkView", "Segments"]
+
+CHUNK_CACHE = 24
+"""Decoded chunks kept (a segment shares its chunks with its neighbours)."""
+
+SEGMENT_CACHE = 12
+"""Merged segments kept."""
+
+Progress = Callable[["EventView", int, int], None]
+"""``progress(view_so_far, segments_done, segments)`` while a filter runs."""
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@dataclass
+class _Chunk:
+    k: int  # file
+    i: int  # chunk in the file
+    n: int
+    ts_min: int
+    ts_max: int
+    first: int  # the first segment it overlaps
+    last: int  # the last one
+    bounds: np.ndarray | None = None  # row where each of its segments starts, then n
+
+
+class Segments:
+    """The catalog's events cut by time into segments (see the module docstring)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        chunks = [(k, i, stat) for k, f in enumerate(catalog.files) for i, stat in enumerate(f.info.chunks) if stat.n]
+        self.cuts = np.array(sorted({stat.ts_min for _, _, stat in chunks}), dtype=np.int64)
+        self.chunks: list[_Chunk] = []
+        self.members: list[list[int]] = [[] for _ in range(len(self.cuts))]
+        for k, i, stat in chunks:  # in file order, then chunk order: the merge's order for ties
+            first = int(np.searchsorted(self.cuts, stat.ts_min, side="left"))
+            last = int(np.searchsorted(self.cuts, stat.ts_max, side="right")) - 1
+            c = _Chunk(k, i, stat.n, stat.ts_min, stat.ts_max, first, last)
+            if first == last:
+                c.bounds = np.array([0, stat.n], dtype=np.int64)
+            for j in range(first, last + 1):
+                self.members[j].append(len(self.chunks))
+            self.chunks.append(c)
+        self.sizes = np.full(len(self.cuts), -1, dtype=np.int64)
+        self.total = sum(c.n for c in self.chunks)
+        self._lock = threading.Lock()
+        self._chunk_cache = _LRU(CHUNK_CACHE)
+        self._seg_cache = _LRU(SEGMENT_CACHE)
+        self._suffix: np.ndarray | None = None  # events at or after each segment, once all sizes are known
+
+    def __len__(self) -> int:
+        return len(self.cuts)
+
+    # ---- sizes and offsets ----------------------------------------------------------------------
+
+    def _bounds(self, c: _Chunk) -> np.ndarray:
+        if c.bounds is None:
+            frame = self.chunk(c, ("ts",))
+            ts = frame.get_column("ts").dt.epoch("ns").to_numpy() if frame is not None else np.zeros(0, np.int64)
+            inner = np.searchsorted(ts, self.cuts[c.first + 1 : c.last + 1], side="left")
+            c.bounds = np.concatenate([[0], inner, [len(ts)]]).astype(np.int64)
+        return c.bounds
+
+    def size(self, j: int) -> int:
+        """Events in segment ``j``."""
+        if self.sizes[j] < 0:
+            total = 0
+            for m in self.members[j]:
+                c = self.chunks[m]
+                b = self._bounds(c)
+                total += int(b[j - c.first + 1] - b[j - c.first])
+            self.sizes[j] = total
+        return int(self.sizes[j])
+
+    def index_all(self, *, newest_first: bool = True, cancelled: Callable[[], bool] | None = None) -> None:
+        """Learn every segment's size (the background pass); newest first by default."""
+        order = range(len(self) - 1, -1, -1) if newest_first else range(len(self))
+        for j in order:
+            if cancelled is not None and cancelled():
+                return
+            self.size(j)
+
+    def offset(self, j: int) -> int:
+        """The row of segment ``j``'s first event: counted from the end, so segments near the end
+        need only their own sizes and those after them."""
+        return self.total - self.events_from(j)
+
+    def events_from(self, j: int) -> int:
+        """Events in segments ``j`` and after."""
+        if self._suffix is not None:
+            return int(self._suffix[j])
+        total = sum(self.size(x) for x in range(j, len(self)))
+        if (self.sizes >= 0).all():
+            self._suffix = np.concatenate([np.cumsum(self.sizes[::-1])[::-1], [0]])
+        return total
+
+    def segment_of_row(self, row: int) -> int:
+        """The segment holding ``row`` (rows of the whole view)."""
+        from_end = self.total - row  # events at or after this row
+        if self._suffix is not None:
+            return int(np.searchsorted(-self._suffix[:-1], -from_end, side="right")) - 1
+        acc = 0
+        for j in range(len(self) - 1, -1, -1):
+            acc += self.size(j)
+            if acc >= from_end:
+                return j
+        return 0
+
+    def segment_of_time(self, ts_ns: int) -> int:
+        return max(0, int(np.searchsorted(self.cuts, ts_ns, side="right")) - 1)
+
+    # ---- decoding -------------------------------------------------------------------------------
+
+    def chunk(self, c: _Chunk, columns: Sequence[str]) -> pl.DataFrame | None:
+        cols = tuple(columns)
+        key = (c.k, c.i, cols)
+        frame = self._chunk_cache.get(key)
+        if frame is None:
+            full = self._chunk_cache.get((c.k, c.i, None))
+            if full is not None:
+                return full.select(cols)
+            frame = self.catalog.chunk_frame(c.k, c.i, list(cols) if cols else None)
+            if frame is not None:
+                self._chunk_cache.put(key if cols != tuple(self.catalog.schema) else (c.k, c.i, None), frame)
+        return frame
+
+    def segment(self, j: int, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Segment ``j``'s events in their order (only ``columns``, plus ``ts``)."""
+        schema = self.catalog.schema
+        cols = tuple(schema) if columns is None else tuple(c for c in schema if c in set(columns) or c == "ts")
+        key = (j, cols)
+        frame = self._seg_cache.get(key)
+        if frame is not None:
+            return frame
+        full = self._seg_cache.get((j, tuple(schema)))
+        if full is not None:
+            return full.select(cols)
+        parts = []
+        for m in self.members[j]:
+            c = self.chunks[m]
+            b = self._bounds(c)
+            lo, hi = int(b[j - c.first]), int(b[j - c.first + 1])
+            if hi <= lo:
+                continue
+            got = self.chunk(c, cols)
+            if got is not None:
+                parts.append(got.slice(lo, hi - lo))
+        if not parts:
+            frame = pl.DataFrame(schema={c: schema[c] for c in cols})
+        elif len(parts) == 1:
+            frame = parts[0]
+        else:
+            frame = pl.concat(parts).sort("ts", maintain_order=True)
+        self._seg_cache.put(key, frame)
+        return frame
+
+
+def _needed(expr: pl.Expr, schema: pl.Schema) -> list[str]:
+    return [c for c in expr.meta.root_names() if c in schema] or ["ts"]
+
+
+class _PagedView(EventView):
+    """What a paged view shares: rows through its segments' selections."""
+
+    seg: Segments
+    parts: list[int]  # the segments in the view, ascending
+    _starts: np.ndarray  # the view row where each part begins, then the height
+
+    def _select(self, j: int, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame
+
+    def _count_of(self, j: int) -> int:
+        raise NotImplementedError
+
+    @property
+    def height(self) -> int:
+        return int(self._starts[-1]) if len(self._starts) else 0
+
+    @property
+    def schema(self) -> pl.Schema:
+        return self.seg.catalog.schema
+
+    def _part_of(self, row: int) -> int:
+        return int(np.searchsorted(self._starts, row, side="right")) - 1
+
+    def rows(self, start: int, stop: int) -> pl.DataFrame:
+        start, stop = max(0, start), min(stop, self.height)
+        if stop <= start:
+            return pl.DataFrame(schema=self.schema)
+        out = []
+        p = self._part_of(start)
+        while p < len(self.parts) and int(self._starts[p]) < stop:
+            j = self.parts[p]
+            frame = self._select(j, self.seg.segment(j))
+            lo = max(0, start - int(self._starts[p]))
+            hi = min(frame.height, stop - int(self._starts[p]))
+            if hi > lo:
+                out.append(frame.slice(lo, hi - lo))
+            p += 1
+        return pl.concat(out) if len(out) > 1 else out[0] if out else pl.DataFrame(schema=self.schema)
+
+    def find(self, expr: pl.Expr, start: int, *, backward: bool = False, stop: int | None = None) -> int | None:
+        height = self.height
+        if not height:
+            return None
+        expr = expr.fill_null(False)
+        cols = _needed(expr, self.schema)
+        if backward:
+            floor = max(-1, -1 if stop is None else stop)
+            p = self._part_of(min(start, height - 1))
+            while p >= 0 and int(self._starts[p + 1]) - 1 > floor:
+                j = self.parts[p]
+                frame = self._select(j, self.seg.segment(j, cols))
+                base = int(self._starts[p])
+                hi = min(frame.height, min(start, height - 1) - base + 1)
+                lo = max(0, floor + 1 - base)
+                if hi > lo:
+                    hit = frame.slice(lo, hi - lo).select(expr.arg_true().last()).item()
+                    if hit is not None:
+                        return base + lo + int(hit)
+                p -= 1
+            return None
+        ceiling = height if stop is None else min(stop, height)
+        p = self._part_of(max(0, start))
+        while p < len(self.parts) and int(self._starts[p]) < ceiling:
+            j = self.parts[p]
+            frame = self._select(j, self.seg.segment(j, cols))
+            base = int(self._starts[p])
+            lo = max(0, start - base)
+            hi = min(frame.height, ceiling - base)
+            if hi > lo:
+                hit = frame.slice(lo, hi - lo).select(expr.arg_true().first()).item()
+                if hit is not None:
+                    return base + lo + int(hit)
+            p += 1
+        return None
+
+    def count(self, expr: pl.Expr) -> int:
+        expr = expr.fill_null(False)
+        cols = _needed(expr, self.schema)
+        total = 0
+        for j in self.parts:
+            total += int(self._select(j, self.seg.segment(j, cols)).select(expr.sum()).item())
+        return total
+
+    def _times(self, p: int) -> np.ndarray:
+        j = self.parts[p]
+        return self._select(j, self.seg.segment(j, ["ts"])).get_column("ts").dt.epoch("ns").to_numpy()
+
+    def _parts_at(self, ts_ns: int) -> int:
+        """The first part whose segment may hold ``ts_ns`` (or later events)."""
+        j = self.seg.segment_of_time(ts_ns)
+        return max(0, int(np.searchsorted(np.asarray(self.parts), j, side="left")) - 0)
+
+    def row_at_time(self, ts_ns: int) -> int:
+        if not self.height:
+            return 0
+        row = self._first_at_or_after(ts_ns, side="left")
+        return min(row, self.height - 1)
+
+    def _first_at_or_after(self, ts_ns: int, *, side: str) -> int:
+        p = self._parts_at(ts_ns)
+        while p < len(self.parts):
+            times = self._times(p)
+            pos = int(np.searchsorted(times, ts_ns, side=side))  # type: ignore[call-overload]
+            if pos < len(times):
+                return int(self._starts[p]) + pos
+            p += 1
+        return self.height
+
+    def _first_after(self, ts_ns: int) -> int:
+        return self._first_at_or_after(ts_ns, side="right")
+
+    def row_of(self, event: EventId) -> int | None:
+        ts_ns, seq, pid = event
+        row = self._first_at_or_after(ts_ns, side="left")
+        while row < self.height:
+            chunk = self.rows(row, row + 256).select(event_id_expr().struct.unnest())
+            for n, (t, s, p) in enumerate(chunk.iter_rows()):
+                if t != ts_ns:
+                    return None
+                if s == seq and p == pid:
+                    return row + n
+            row += chunk.height
+        return None
+
+    def locate(self, ts_ns: int, seq: int, pid: int) -> int:
+        if not self.height:
+            return 0
+        row = self.row_of((ts_ns, seq, pid))
+        if row is not None:
+            return row
+        return min(self._first_at_or_after(ts_ns, side="left"), self.height - 1)
+
+
+class ChunkedEventView(_PagedView):
+    """Every event of a catalog, paged in from its chunks (see the module docstring)."""
+
+    def __init__(self, catalog: Catalog, segments: Segments | None = None) -> None:
+        self.seg = segments if segments is not None else Segments(catalog)
+        self.parts = list(range(len(self.seg)))
+        self._starts_cache: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"ChunkedEventView({self.height:,} events in {len(self.seg)} segments)"
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.seg.catalog
+
+    @property
+    def height(self) -> int:
+        return self.seg.total
+
+    @property
+    def _starts(self) -> np.ndarray:  # type: ignore[override]
+        if self._starts_cache is None:  # every segment's size: the whole index, once
+            sizes = np.array([self.seg.size(j) for j in range(len(self.seg))], dtype=np.int64)
+            self._starts_cache = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        return self._starts_cache
+
+    def _part_of(self, row: int) -> int:
+        if self._starts_cache is None:  # rows near the end need only the newest segments' sizes
+            return self.seg.segment_of_row(row)
+        return super()._part_of(row)
+
+    def rows(self, start: int, stop: int) -> pl.DataFrame:
+        start, stop = max(0, start), min(stop, self.height)
+        if stop <= start:
+            return pl.DataFrame(schema=self.schema)
+        if self._starts_cache is None and (self.seg.sizes < 0).any():
+            out = []
+            j = self.seg.segment_of_row(start)
+            while j < len(self.seg):
+                base = self.seg.offset(j)
+                if base >= stop:
+                    break
+                frame = self.seg.segment(j)
+                lo, hi = max(0, start - base), min(frame.height, stop - base)
+                if hi > lo:
+                    out.append(frame.slice(lo, hi - lo))
+                j += 1
+            return pl.concat(out) if len(out) > 1 else out[0] if out else pl.DataFrame(schema=self.schema)
+        return super().rows(start, stop)
+
+    def lazy(self) -> pl.LazyFrame:
+        return self.catalog.lazy()
+
+    def events(self) -> Any:
+        from ttview.scan import EventSource
+
+        return EventSource(self.catalog.lazy(ordered=False), self.catalog)
+
+    def time_bounds(self) -> tuple[int, int] | None:
+        first, last = self.catalog.first_ts, self.catalog.last_ts
+        return (first, last) if first is not None and last is not None else None
+
+    def where(self, flt: Filter | None, *, progress: Progress | None = None,
+              cancelled: Callable[[], bool] | None = None) -> EventView:
+        if flt is None or flt.keeps_all or not self.height:
+            return self
+        bound = flt.bind(self.schema, time_bounds=self.time_bounds())
+        expr = bound.expr.fill_null(False)
+        cols = _needed(expr, self.schema)
+        hints = bound.hints()
+        from ttview.scan import skips
+
+        matches: dict[int, np.ndarray | None] = {}
+        n = len(self.seg)
+        done = 0
+        for j in range(n - 1, -1, -1):  # newest first: the first screen's matches come first
+            if cancelled is not None and cancelled():
+                break
+            members = [self.seg.chunks[m] for m in self.seg.members[j]]
+            if all(skips(hints, self.catalog.files[c.k], c.i) for c in members):
+                matches[j] = np.zeros(0, dtype=np.uint32)
+            else:
+                mask = self.seg.segment(j, cols).select(expr).to_series().to_numpy()
+                hits = np.flatnonzero(mask)
+                matches[j] = None if len(hits) == len(mask) else hits.astype(np.uint32)
+            done += 1
+            if progress is not None and (done % 8 == 0 or j == 0):
+                progress(FilteredChunkView(self.seg, dict(matches), bound, complete=j == 0), done, n)
+        return FilteredChunkView(self.seg, matches, bound, complete=len(matches) == n)
+
+
+class FilteredChunkView(_PagedView):
+    """The events of a :class:`ChunkedEventView` a filter keeps: per segment, which rows."""
+
+    def __init__(self, segments: Segments, matches: dict[int, np.ndarray | None], flt: Filter, *,
+                 complete: bool) -> None:
+        self.seg = segments
+        self.matches = matches
+        self.filter = flt
+        self.complete = complete
+        self.parts = sorted(j for j in matches if self._count_of(j))
+        counts = [self._count_of(j) for j in self.parts]
+        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) if counts else np.zeros(1, np.int64)
+
+    def __repr__(self) -> str:
+        return f"FilteredChunkView({self.height:,} events{'' if self.complete else ', so far'})"
+
+    def _count_of(self, j: int) -> int:
+        hits = self.matches.get(j, np.zeros(0))
+        return self.seg.size(j) if hits is None else len(hits)
+
+    def _select(self, j: int, frame: pl.DataFrame) -> pl.DataFrame:
+        hits = self.matches.get(j)
+        return frame if hits is None else frame[hits]
+
+    def lazy(self) -> pl.LazyFrame:
+        catalog = self.seg.catalog
+        return catalog.lazy(hints=self.filter.hints()).filter(self.filter.expr)
+
+    def events(self) -> Any:
+        from ttview.scan import EventSource
+
+        catalog = self.seg.catalog
+        hints = self.filter.hints()
+        return EventSource(catalog.lazy(hints=hints, ordered=False).filter(self.filter.expr), catalog, hints,
+                           self.filter.expr)
+
+    def where(self, flt: Filter | None) -> EventView:
+        if flt is None or flt.keeps_all:
+            return self
+        both = f"({self.filter.text}) and ({flt.text})"
+        from ttview.query import compile_filter
+
+        return ChunkedEventView(self.seg.catalog, self.seg).where(compile_filter(both, self.schema))
+
+
