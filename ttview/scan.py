@@ -411,6 +411,10 @@ def _ahead(jobs: Sequence[Any], work: Callable[[Any], Any], *, depth: int) -> It
             fut.cancel()
 
 
+BATCH_ROWS = 1 << 18
+"""Events an :class:`EventSource` batch gathers (from as many chunks as that takes)."""
+
+
 @dataclass
 class EventSource:
     """Events to aggregate in one or more passes: a lazy frame, and, for snapshots, the catalog
@@ -430,9 +434,17 @@ class EventSource:
         columns: list[str] = []
         for expr in exprs:
             columns += [c for c in expr.meta.root_names() if c not in columns]
+        held: list[pl.DataFrame] = []
+        rows = 0
         for frame in self.catalog.frames(hints=self.hints, ordered=False, predicate=self.predicate,
                                          columns=columns):
-            yield frame.select(exprs)
+            held.append(frame)  # a few chunks a batch: fewer, larger steps for the consumer
+            rows += frame.height
+            if rows >= BATCH_ROWS:
+                yield pl.concat(held).select(exprs)
+                held, rows = [], 0
+        if held:
+            yield pl.concat(held).select(exprs)
 
 
 def open_catalog(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> Catalog:
