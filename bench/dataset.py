@@ -76,7 +76,6 @@ def _service_batches(work: Path, service: str, pid: int, events: int, seed: int)
 
 def _shifted(batches: list[Any], offset_ns: int) -> list[Any]:
     import numpy as np
-
     from ttlog.reader import Batch
 
     out = []

@@ -56,8 +56,16 @@ __all__ = [
     "snapshot_info",
 ]
 
-HEADER_BUDGET = 256 << 20
+HEADER_BUDGET = 64 << 20
 """Most bytes the header and string table of one file may inflate to."""
+
+EVENT_BYTES = 64 << 10
+"""Most bytes one event may take in a chunk of a file that does not give its chunks' sizes: far
+above what a ring's records hold by default (a few fields, 4 KiB text values), far below an
+inflation bomb."""
+
+CHUNK_BUDGET_CAP = 256 << 20
+"""Most bytes one chunk may inflate to, whatever its event count says."""
 
 _INT_TAGS = {64: "u1", 69: "<u2", 70: "<u4", 71: "<u8", 72: "i1", 77: "<i2", 78: "<i4", 79: "<i8"}
 _TAG_F64 = 86
@@ -81,11 +89,15 @@ def _is_int(v: object, lo: int = _I64_MIN, hi: int = _I64_END) -> bool:
     return type(v) is int and lo <= v < hi
 
 
-def chunk_budget(n: int, compressed: int) -> int:
-    """How many bytes a chunk of ``n`` events without a ``bytes`` entry (a file of an earlier
-    version) may inflate to: 1 KiB an event or 64 times its compressed size, whichever is more,
-    plus 1 MiB. The text of a value that repeats is stored once, so a real chunk stays far below."""
-    return max(n << 10, compressed * 64) + (1 << 20)
+def chunk_budget(n: int, compressed: int | None = None) -> int:
+    """How many bytes a chunk of ``n`` events may inflate to when its file does not say: at most
+    :data:`EVENT_BYTES` an event and :data:`CHUNK_BUDGET_CAP` in all (when its compressed size is
+    known, also at most 64 times that), plus 1 MiB. The text of a value that repeats is stored once,
+    so a real chunk stays far below."""
+    bound = min(n * EVENT_BYTES, CHUNK_BUDGET_CAP)
+    if compressed is not None:
+        bound = min(bound, max(compressed * 64, n << 10))
+    return bound + (1 << 20)
 
 
 # ---- the header ----------------------------------------------------------------------------------
@@ -286,6 +298,7 @@ class SnapshotFile:
                                           HEADER_BUDGET)
             else:
                 stream = SequentialStream(self._data, size, HEADER_BUDGET + self._legacy_budget(size))
+                stream.limit_next(HEADER_BUDGET)
             dec = cbor2.CBORDecoder(stream)
             entries = _map_head(stream)
             meta: dict[str, Any] = {}
@@ -468,6 +481,7 @@ class SnapshotFile:
     def _next_streamed(self) -> dict[str, Any]:
         assert self._seq is not None
         stream, dec, nxt = self._seq
+        stream.limit_next(chunk_budget(self.info.chunks[nxt].n))
         chunk = dec.decode()
         _check_stats(chunk, self.info.chunks[nxt], nxt)
         self._seq = (stream, dec, nxt + 1)
@@ -478,6 +492,7 @@ class SnapshotFile:
 
     def _restart(self) -> None:
         stream = SequentialStream(self._data, self.layout.size, HEADER_BUDGET + self._legacy_budget(self.layout.size))
+        stream.limit_next(HEADER_BUDGET)
         dec = cbor2.CBORDecoder(stream)
         _map_head(stream)
         while dec.decode() != "strings":
@@ -489,6 +504,7 @@ class SnapshotFile:
         self._ended = False
 
     def _finish(self, stream: SequentialStream, dec: Any) -> None:
+        stream.limit_next(HEADER_BUDGET)
         for _ in range(self._trailing):  # keys after the chunks: none may repeat a header key
             key = dec.decode()
             _need(type(key) is str and key not in self.info.meta, "a key after the chunks repeats one")

@@ -226,6 +226,11 @@ class SequentialStream:
         self._off = 0
         self.inflated = 0
         self.position = 0  # content bytes handed out so far
+        self._limit: int | None = None  # a tighter bound for what is read next (one chunk)
+
+    def limit_next(self, size: int) -> None:
+        """From here on, at most ``size`` more bytes may be read (what the next item may hold)."""
+        self._limit = self.position + size
 
     def _more(self, want: int) -> bool:
         dec = self._dec
@@ -260,6 +265,9 @@ class SequentialStream:
         return False
 
     def read(self, n: int) -> bytes:
+        if self._limit is not None and self.position + n > self._limit:
+            raise FrameError(f"corrupt snapshot (a chunk holds more than the {self._limit:,} bytes its events "
+                             "can take)")
         while len(self._buf) - self._off < n:
             if not self._more(n - (len(self._buf) - self._off)):
                 break
