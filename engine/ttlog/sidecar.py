@@ -148,7 +148,7 @@ class Tracked:
     snap_req_seen: int = 0
     copy_done: bool = False  # the ring was copied to its end and its producer is gone
     broken: str | None = None  # why the ring file was given up (truncated, inconsistent)
-    saw_corrupt: bool = False
+    corrupt_at: int | None = None  # ring position of the first corrupt record found
     last_flush: float = field(default_factory=time.monotonic)
     snapshots: int = 0
     last_snapshot: str | None = None
@@ -739,10 +739,12 @@ class Sidecar:
                 t.chunk_cache = None
                 if bad_stretch:
                     corrupt += 1
-                    t.saw_corrupt = True
-                    self.report(f"corrupt:{t.path}:{chunk.ring_start}",
-                                f"{t.path.name}: a corrupt record near ring position {cols['end']}; "
-                                "the rest of that stretch is skipped and counted")
+                    if t.corrupt_at is None:
+                        t.corrupt_at = int(cols["end"])
+                    if not (sp.ended and t.copy_done):  # an ended ring says it once, at its end
+                        self.report(f"corrupt:{t.path}:{chunk.ring_start}",
+                                    f"{t.path.name}: a corrupt record near ring position {cols['end']}; "
+                                    "the rest of that stretch is skipped and counted")
                 lost += batch_lost
                 if part["n"] or batch_lost or bad_stretch:
                     batches.append(Batch(info=info, cols=part, strings=strings, lost=batch_lost,
@@ -755,7 +757,8 @@ class Sidecar:
             # the spool itself is damaged past this point: keep what was read, end the ring here
             self.report(f"spool:{sp.path}:{pos}", f"{exc}; the rest of this spool is skipped and counted")
             corrupt += 1
-            t.saw_corrupt = True
+            if t.corrupt_at is None:
+                t.corrupt_at = sp.ring_end
             sp.cut_head(pos)
             stop = sp.head
             reached = True
@@ -888,12 +891,13 @@ class Sidecar:
             if t.file is not None:
                 t.file.close()
                 t.file = None
-                if t.saw_corrupt:
+                if t.corrupt_at is not None:
                     kept = path.with_name(path.name + ".corrupt")
                     try:
                         os.rename(path, kept)
-                        say(f"{path.name}: producer {sp.pid} ended ({sp.end_reason}); corrupt records were "
-                            f"skipped, so the ring is kept as {kept.name}")
+                        say(f"{path.name}: producer {sp.pid} ended ({sp.end_reason}); a corrupt record near "
+                            f"ring position {t.corrupt_at} and what followed it were skipped and counted, "
+                            f"so the ring is kept as {kept.name}")
                     except OSError as exc:
                         say(f"{path.name}: cannot keep it as {kept.name}: {exc.strerror}")
                 elif self.s.remove_dead:
