@@ -688,29 +688,30 @@ def _column_values(kname: str, values: Any, count: int) -> list[Any]:
     return list(values)
 
 
-def _max_u32(raw: Any, count: int) -> int:
+def _max_uint(raw: Any, count: int, width: int) -> int:
+    """The largest of ``count`` little-endian unsigned ints of ``width`` bytes (4 or 8) in ``raw``."""
     if not count:
         return 0
     try:
         import numpy
 
-        return int(numpy.frombuffer(raw, "<u4", count=count).max())
+        return int(numpy.frombuffer(raw, f"<u{width}", count=count).max())
     except ImportError:  # pragma: no cover - ttlog runs without numpy; the sidecar has it
-        from array import array
-
-        a = array("I")
-        a.frombytes(bytes(raw[: count * 4]))
-        return max(a)
+        return max(struct.unpack(f"<{count}{'I' if width == 4 else 'Q'}", bytes(raw[: count * width])))
 
 
-def first_bad_id_row(cols: dict[str, Any], limit: int) -> int | None:
-    """The first row whose logger, message or field key names a string id at or beyond ``limit``
-    (no such string can exist yet: the record is corrupt), or None. ``limit`` is the string
-    table's bytes read (``StringTable.read_to``) / 8."""
+def first_bad_row(cols: dict[str, Any], limit: int) -> int | None:
+    """The first row that cannot be a record a producer wrote, or None: its logger, message or a
+    field key names a string id at or beyond ``limit`` (no such string exists yet), or its seq
+    is at or beyond :data:`POSITION_LIMIT`. ``limit`` is the string table's bytes read
+    (``StringTable.read_to``) / 8."""
     n = int(cols["n"])
     bad: int | None = None
+    if _max_uint(cols["seq"], n, 8) >= POSITION_LIMIT:
+        seqs = struct.unpack(f"<{n}Q", cols["seq"][: n * 8])
+        bad = next(i for i, v in enumerate(seqs) if v >= POSITION_LIMIT)
     for name in ("logger", "message"):
-        if _max_u32(cols[name], n) >= limit:
+        if _max_uint(cols[name], n, 4) >= limit:
             ids = struct.unpack(f"<{n}I", cols[name][: n * 4])
             row = next(i for i, v in enumerate(ids) if v >= limit)
             bad = row if bad is None else min(bad, row)
@@ -871,7 +872,7 @@ class RingReader:
         next_pos = cols["end"]
         # the table again, after the records: every string they name is in it now
         self.file.read_strtab(self.strings, self.file.u64(R.H_STRTAB_USED))
-        bad = first_bad_id_row(cols, self.strings.read_to >> 3) if cols["n"] else None
+        bad = first_bad_row(cols, self.strings.read_to >> 3) if cols["n"] else None
         if bad is not None:
             cols = slice_cols(cols, 0, bad)
             cols["error"] = f"a record names a string that is not in the ring's table (row {bad})"

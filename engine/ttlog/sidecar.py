@@ -60,7 +60,7 @@ from .reader import (
     RingInfo,
     decode,
     empty_cols,
-    first_bad_id_row,
+    first_bad_row,
     header_problem,
     pid_alive,
     scan_rings,
@@ -843,7 +843,7 @@ class Sidecar:
         finally:
             view.release()
         bad_stretch = cols["error"] is not None or cols["end"] != chunk.ring_end
-        bad = first_bad_id_row(cols, limit) if cols["n"] else None
+        bad = first_bad_row(cols, limit) if cols["n"] else None
         if bad is not None:
             cols = slice_cols(cols, 0, bad)
             bad_stretch = True

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import struct
 import threading
@@ -110,8 +111,12 @@ def spool_name(ring_name: str, start_ns: int) -> str:
     return f"{PREFIX}{ring_name}.{int(start_ns)}"
 
 
+_NAME = re.compile(r"^\.ttlog-spool\.(?P<ring>.+\.ring)\.(?P<start>-?\d{1,20})$")
+
+
 def is_spool_name(name: str) -> bool:
-    return name.startswith(PREFIX) and not name.endswith(".tmp")
+    """A spool's own name (not one moved aside as ``.bad``, nor a temporary name)."""
+    return _NAME.match(name) is not None
 
 
 def list_spools(directory: Path) -> list[Path]:
