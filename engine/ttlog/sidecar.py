@@ -588,7 +588,7 @@ class Sidecar:
             reason = "crash"
             if info.closed:
                 reason = f.string(f.u32(R.H_EXIT_REASON)) or "exit"
-            sp.mark_ended(_safe_reason(reason) or "exit", f.u64(R.H_DROPPED))
+            sp.mark_ended(_safe_reason(reason) or "exit", f.u64(R.H_DROPPED), f.u64(R.H_SEQ_NEXT))
             t.copy_done = True
 
     def _commit_ring(self, t: Tracked, pos: int) -> None:
@@ -606,7 +606,8 @@ class Sidecar:
             t.broken = why
             t.copy_done = True
             if not t.spool.ended:
-                t.spool.mark_ended("truncated" if "truncated" in why else "unreadable", t.spool.ring_dropped)
+                t.spool.mark_ended("truncated" if "truncated" in why else "unreadable", t.spool.ring_dropped,
+                                   t.info.seq_next if t.info is not None else None)
         self.bad[t.path] = (t.ino, why)
         self.report(f"bad:{t.path}:{why}", f"{t.path.name}: {why}; what was read is kept, the file is left alone")
 
@@ -763,6 +764,11 @@ class Sidecar:
             stop = sp.head
             reached = True
         final = sp.ended and t.copy_done and reached and stop == sp.head
+        if final and sp.seq_hint > next_seq:  # records the ring numbered but nobody will ever copy
+            trailing = sp.seq_hint - next_seq
+            lost += trailing
+            next_seq = sp.seq_hint
+            batches.append(Batch(info=info, cols=empty_cols(sp.ring_end), strings=strings, lost=trailing))
         name = sp.end_reason if final else (reason if reached else "periodic")
         dropped = max(0, sp.ring_dropped - sp.reported_dropped)
         copy_corrupt = max(0, sp.copy_corrupt - sp.copy_corrupt_reported)

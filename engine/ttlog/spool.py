@@ -377,10 +377,14 @@ class Spool:
                 self.ring_dropped = dropped
                 self._put(S_RING_DROPPED, dropped)
 
-    def mark_ended(self, reason: str, dropped: int) -> None:
-        """No chunk follows: the ring was copied to its end and its producer is gone."""
+    def mark_ended(self, reason: str, dropped: int, seq_next: int | None = None) -> None:
+        """No chunk follows: the ring was copied to its end and its producer is gone (``seq_next``:
+        the ring's count of records, if known; those never copied are lost)."""
         with self.lock:
             self.sample_dropped(dropped)
+            if seq_next is not None and self.seq_hint < seq_next < POSITION_LIMIT:
+                self.seq_hint = seq_next
+                self._put(S_SEQ_HINT, seq_next)
             self.end_reason = reason[:31]
             _pwrite_all(self.fd, _put_text(self.end_reason, 32), S_END_REASON)
             self._put_u32(S_ENDED, 1)
