@@ -81,16 +81,16 @@ def run(n: int, seconds: float, verify: bool) -> tuple[dict[int, Producer], floa
     snaps = Path(tempfile.mkdtemp(prefix="ttlog-acct-snaps-"))
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("TTLOG_PURE_PYTHON", None)
-    sidecar = subprocess.Popen([sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm), "--snapshot-dir",
-                                str(snaps)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    cmd = [sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm), "--snapshot-dir", str(snaps)]
+    sidecar = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
         deadline = time.monotonic() + 30
         while not (shm / ".ttlog-sidecar.json").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         cpu0 = cpu_seconds(sidecar.pid)
         t0 = time.monotonic()
-        procs = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(shm), str(seconds)], stdout=subprocess.PIPE,
-                                  text=True, env=env) for _ in range(n)]
+        procs = [subprocess.Popen([sys.executable, "-c", PRODUCER, str(shm), str(seconds)],
+                                  stdout=subprocess.PIPE, text=True, env=env) for _ in range(n)]
         producers: dict[int, Producer] = {}
         for p in procs:
             out, _ = p.communicate(timeout=seconds + 120)

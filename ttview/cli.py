@@ -37,9 +37,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.text import Text
-from typer.core import TyperGroup
-
 from ttlog.sidecar import DEFAULTS as SIDECAR_DEFAULTS
+from typer.core import TyperGroup
 
 from ttview.chart import print_hist
 from ttview.demo_run import DemoRun
@@ -801,11 +800,16 @@ def sidecar(
     max_events: Annotated[
         int,
         typer.Option(
-            "--max-events", min=1, help="Events held for a ring that trigger a snapshot (about the most one file holds)."
+            "--max-events",
+            min=1,
+            help="Events held for a ring that trigger a snapshot (about the most one file holds).",
         ),
     ] = SIDECAR_DEFAULTS.max_events,
     keep_files: Annotated[
-        int, typer.Option("--keep-files", min=1, help="Retention: newest snapshots kept (of those the sidecar wrote).")
+        int,
+        typer.Option(
+            "--keep-files", min=1, help="Retention: newest snapshots kept (of those the sidecar wrote)."
+        ),
     ] = SIDECAR_DEFAULTS.retention_files or 1000,
     keep_bytes: Annotated[
         str, typer.Option("--keep-bytes", metavar="SIZE", help="Retention: total size kept, e.g. 10GiB.")

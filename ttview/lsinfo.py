@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ttlog.control import default_snapshot_dir, read_status
 from ttlog.reader import RingReader, scan_rings
 from ttlog.ring import RingError, default_shm_dir
-from ttlog.sidecar import default_snapshot_dir, read_status
 from ttlog.store import SnapshotError, list_snapshots
 
 from ttview.decode import snapshot_info
@@ -155,8 +155,8 @@ def live_rings(
 
 
 def _error_row(path: Path, error: str) -> RingRow:
-    return RingRow(path=path, service="", pid=0, host="", alive=False, closed=False, overwrite=False, capacity=0,
-                   fill=0.0, dropped=0, lost=0, drained=0, events=0, lag_bytes=0, error=error)
+    return RingRow(path=path, service="", pid=0, host="", alive=False, closed=False, overwrite=False,
+                   capacity=0, fill=0.0, dropped=0, lost=0, drained=0, events=0, lag_bytes=0, error=error)
 
 
 # ---- snapshots ----------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def init(
         if install_hooks:
             _install_hooks()
     if sidecar:
-        from .sidecar import ensure_sidecar
+        from .control import ensure_sidecar
 
         ensure_sidecar(shm_dir=directory, snapshot_dir=snapshot_dir)
     return path

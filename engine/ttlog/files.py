@@ -279,9 +279,10 @@ def read_small(path: Path, limit: int = 1 << 20) -> bytes:
 def describe_mode(st: Any) -> str:
     """``a FIFO``, ``a directory``, ... for a one-line message about a file of the wrong kind."""
     mode = st.st_mode
-    for test, what in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISREG, "a regular file")):
+    for test, what in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISREG, "a regular file")):
         if test(mode):
             return what
     return "not a regular file"

@@ -43,9 +43,6 @@ import json
 import os
 import signal
 import stat
-import struct
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,37 +50,36 @@ from pathlib import Path
 from typing import Any
 
 from . import ring as R
-from .files import describe_mode, link_new, read_small, replace_file
-from .reader import (
-    Batch,
-    RingFile,
-    RingInfo,
-    decode,
-    empty_cols,
-    first_bad_row,
-    header_problem,
-    pid_alive,
-    scan_rings,
-    seq_span,
-    slice_cols,
+from .control import (
+    LOCK_NAME,
+    REQUEST_DIR,
+    STATUS_NAME,
+    default_snapshot_dir,
+    ensure_sidecar,
+    read_status,
+    request_snapshot,
+    sidecar_running,
 )
-from .spool import Intent, Spool, SpoolError, list_spools, spool_name
+from .drain import H_REPORTED_DROPPED, RingDrain, safe_reason, say
+from .files import describe_mode, read_small, replace_file
+from .reader import RingFile, RingInfo, header_problem, pid_alive, scan_rings
+from .spool import Spool, SpoolError, list_spools, spool_name
 
-LOCK_NAME = ".ttlog-sidecar.lock"
-STATUS_NAME = ".ttlog-sidecar.json"
-REQUEST_DIR = ".ttlog-requests"
-H_REPORTED_DROPPED = 440
-"""A sidecar field of the ring header (after ``snap_done``): drops the snapshots have carried."""
-MAX_CHUNK = 256 << 20
-"""Most ring bytes one spool chunk holds; a larger backlog is copied in record-aligned windows."""
-
-
-def default_snapshot_dir() -> Path:
-    env = os.environ.get("TTLOG_SNAPSHOT_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "ttview" / "snapshots"
+__all__ = [
+    "DEFAULTS",
+    "LOCK_NAME",
+    "REQUEST_DIR",
+    "STATUS_NAME",
+    "Settings",
+    "Sidecar",
+    "default_snapshot_dir",
+    "ensure_sidecar",
+    "main",
+    "read_status",
+    "request_snapshot",
+    "run_sidecar",
+    "sidecar_running",
+]
 
 
 @dataclass
@@ -136,28 +132,6 @@ class LockError(Exception):
 
 
 @dataclass
-class Tracked:
-    """A ring the sidecar drains: its file (None once gone or given up) and its spool."""
-
-    path: Path
-    file: RingFile | None
-    spool: Spool
-    ino: int = 0
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    info: RingInfo | None = None
-    snap_req_seen: int = 0
-    copy_done: bool = False  # the ring was copied to its end and its producer is gone
-    broken: str | None = None  # why the ring file was given up (truncated, inconsistent)
-    corrupt_at: int | None = None  # ring position of the first corrupt record found
-    last_flush: float = field(default_factory=time.monotonic)
-    snapshots: int = 0
-    last_snapshot: str | None = None
-    last_error: str | None = None
-    spool_full: bool = False
-    chunk_cache: tuple[int, dict[str, Any], bool] | None = None  # a chunk a part ended inside
-
-
-@dataclass
 class Figures:
     """Totals for ``ttview ls`` and the metrics endpoint."""
 
@@ -170,18 +144,12 @@ class Figures:
     last_snapshot_ns: int = 0
 
 
-def say(message: str) -> None:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    line = " ".join(str(message).split())
-    print(f"{stamp}Z ttview-sidecar: {line}", file=sys.stderr, flush=True)
-
-
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
         self.s = settings.resolved()
         self.shm: Path = self.s.shm_dir  # type: ignore[assignment]
         self.snaps: Path = self.s.snapshot_dir  # type: ignore[assignment]
-        self.rings: dict[Path, Tracked] = {}
+        self.rings: dict[Path, RingDrain] = {}
         self.bad: dict[Path, tuple[int, str]] = {}  # reported once; tried again if the file changes
         self.skipped: dict[Path, str] = {}
         self._skip_seen: dict[tuple[Path, str], int] = {}
@@ -213,7 +181,8 @@ class Sidecar:
         except OSError as exc:
             what = {errno.ELOOP: "it is a symbolic link", errno.EISDIR: "it is a directory"}.get(
                 exc.errno or 0, exc.strerror or str(exc))
-            raise LockError(f"cannot use the lock file {path}: {what} (remove it, or use another --shm-dir)") from None
+            raise LockError(f"cannot use the lock file {path}: {what} "
+                            "(remove it, or use another --shm-dir)") from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -328,7 +297,7 @@ class Sidecar:
 
         self.discover()
         for t in self.rings.values():
-            self._finish_intent(t)
+            t.finish_intent(self)
         keep = set()
         for t in self.rings.values():
             intent = t.spool.read_intent()
@@ -338,46 +307,6 @@ class Sidecar:
         gone += clean_temp_files(self.shm, alive=pid_alive, keep=lambda p: p in keep)
         if gone:
             say(f"removed {len(gone)} temporary file(s) a killed writer left behind")
-
-    def _finish_intent(self, t: Tracked) -> None:
-        """A snapshot was about to be linked when an earlier sidecar stopped: finish or drop it."""
-        from .files import TEMP_RE
-        from .store import record_written
-
-        sp = t.spool
-        intent = sp.read_intent()
-        if intent is None:
-            return
-        directory = Path(intent.directory)
-        tmp = directory / intent.tmp_name
-        final: Path | None = None
-        try:
-            st = os.stat(tmp, follow_symlinks=False)
-            if (st.st_dev, st.st_ino, st.st_size) == (intent.dev, intent.ino, intent.size) and stat.S_ISREG(st.st_mode):
-                if st.st_nlink >= 2:
-                    final = _find_inode(directory, intent.dev, intent.ino, skip=tmp)
-                if final is None:
-                    m = TEMP_RE.match(tmp.name)
-                    if m:
-                        from .store import _with_counter
-
-                        final = link_new(tmp, directory, m.group("name"), counter=_with_counter)
-                os.unlink(tmp)
-        except FileNotFoundError:
-            final = _find_inode(directory, intent.dev, intent.ino)
-        except OSError as exc:
-            self.report(f"intent:{sp.path}", f"{sp.path.name}: cannot finish an earlier snapshot: {exc.strerror}")
-            return
-        if final is None:
-            sp.clear_intent()  # never linked: its records are still in the spool, written again
-            return
-        try:
-            record_written(directory, [final])
-        except OSError:
-            pass
-        sp.apply(intent)
-        self._update_ring_fields(t)
-        say(f"{t.path.name}: finished {final.name}, which an earlier sidecar had written")
 
     # -- finding rings --
     def discover(self) -> None:
@@ -431,7 +360,8 @@ class Sidecar:
             file.close()
             self.report(f"attach:{path}:{exc.errno}", f"{path.name}: {exc.strerror or exc}; will retry")
             return
-        t = Tracked(path=path, file=file, spool=spool, ino=ino, info=info, snap_req_seen=file.u64(R.H_SNAP_DONE))
+        t = RingDrain(path=path, file=file, spool=spool, ino=ino, info=info,
+                      snap_req_seen=file.u64(R.H_SNAP_DONE))
         if spool.ended and spool.ring_end >= info.write_pos:
             t.copy_done = True  # an earlier sidecar copied it all
         self.rings[path] = t
@@ -468,7 +398,8 @@ class Sidecar:
                 return spool
         reported = file.u64(H_REPORTED_DROPPED)
         return Spool.create(self.shm, ring=file, data_cap=self._spool_size(file), ring_end=info.read_pos,
-                            next_seq=info.read_seq, reported_dropped=reported if reported <= info.dropped else 0)
+                            next_seq=info.read_seq,
+                            reported_dropped=reported if reported <= info.dropped else 0)
 
     def _spool_size(self, file: RingFile) -> int:
         want = self.s.spool_bytes or self.s.spool_factor * file.geo.capacity
@@ -495,10 +426,10 @@ class Sidecar:
         if not spool.ended:
             spool.mark_ended("gone", spool.ring_dropped)
         ring_path = self.shm / (spool.ring_name or spath.name)
-        t = Tracked(path=ring_path, file=None, spool=spool, ino=0, copy_done=True)
+        t = RingDrain(path=ring_path, file=None, spool=spool, ino=0, copy_done=True)
         key = ring_path if ring_path not in self.rings else spath
         self.rings[key] = t
-        self._finish_intent(t)
+        t.finish_intent(self)
 
     # -- the copier --
     def _start_copier(self) -> None:
@@ -516,100 +447,8 @@ class Sidecar:
         while not self._copier_stop.is_set():
             started = time.monotonic()
             for t in list(self.rings.values()):
-                self.copy(t)
+                t.copy(self)
             self._copier_stop.wait(max(0.0, self.s.copy_poll - (time.monotonic() - started)))
-
-    def copy(self, t: Tracked) -> None:
-        """One copy of ``t``'s new records into its spool; troubles are reported, never raised."""
-        with t.lock:
-            if t.file is None or t.copy_done:
-                return
-            try:
-                self._copy(t)
-                t.last_error = None
-            except R.RingError as exc:
-                self._give_up(t, str(exc))
-            except (SpoolError, OSError) as exc:
-                why = getattr(exc, "strerror", None) or str(exc)
-                t.last_error = f"spool: {why}"
-                self.report(f"copy:{t.path}:{why}", f"{t.path.name}: cannot copy into its spool: {why}; will retry")
-            except Exception as exc:  # noqa: BLE001 - the copier must outlive any one ring
-                self._give_up(t, f"unexpected {type(exc).__name__}: {exc}")
-
-    def _copy(self, t: Tracked) -> None:
-        f, sp = t.file, t.spool
-        assert f is not None
-        info = f.info()  # checks the file is whole first
-        problem = header_problem(info, f.geo)
-        if problem is not None:
-            raise R.RingError(f"{t.path.name}: ring header is inconsistent: {problem}")
-        t.info = info
-        dead = info.closed or not pid_alive(info.pid)
-        f.store_u64(R.H_SIDECAR_PID, os.getpid())
-        f.store_u64(R.H_SIDECAR_BEAT, time.time_ns())
-        sp.sample_dropped(info.dropped)
-        end = f.unpublished_end(info.write_pos) if dead else info.write_pos
-        start = sp.ring_end
-        if info.overwrite and start < info.tail_pos:
-            start = info.tail_pos  # overwritten before it was copied: a seq gap, counted as lost
-            sp.skip_ring_to(start)
-        if start > end:
-            raise R.RingError(f"{t.path.name}: ring header is inconsistent: write_pos {end} is behind "
-                              f"what was already copied ({start})")
-        while start < end:
-            sp.copy_strings(f, f.u64(R.H_STRTAB_USED))  # after write_pos: names every string used
-            fit = min(sp.largest_fit(), MAX_CHUNK)
-            stop = end if end - start <= fit else start + _record_prefix(f, start, fit)
-            if stop <= start:
-                if end - start > fit and fit >= f.geo.capacity // 2 + R.REC_HEADER:
-                    # not even one record fits where one must: the ring is corrupt here
-                    sp.add_copy_corrupt()
-                    start = max(f.u64(R.H_TAIL_POS), end) if info.overwrite else end
-                    sp.skip_ring_to(start)
-                    self._commit_ring(t, start)
-                    continue
-                if not t.spool_full:
-                    t.spool_full = True
-                    self.report(f"full:{t.path}:{time.monotonic() // 60}",
-                                f"{t.path.name}: its spool is full; the ring keeps the rest (and drops once full)")
-                return
-            chunk = sp.append(f, start, stop, seq_hint=info.seq_next, overwrite=info.overwrite)
-            if chunk is None:
-                if info.overwrite:  # all of it was overwritten during the copy
-                    start = max(start, f.u64(R.H_TAIL_POS))
-                    sp.skip_ring_to(start)
-                    continue
-                return
-            t.spool_full = False
-            self._commit_ring(t, chunk.ring_end)
-            start = chunk.ring_end
-        if dead and start >= end:
-            sp.copy_strings(f, f.u64(R.H_STRTAB_USED))
-            reason = "crash"
-            if info.closed:
-                reason = f.string(f.u32(R.H_EXIT_REASON)) or "exit"
-            sp.mark_ended(_safe_reason(reason) or "exit", f.u64(R.H_DROPPED), f.u64(R.H_SEQ_NEXT))
-            t.copy_done = True
-
-    def _commit_ring(self, t: Tracked, pos: int) -> None:
-        assert t.file is not None
-        t.file.check()
-        t.file.store_u64(R.H_READ_POS, pos)  # the producer may reuse the bytes before it now
-
-    def _give_up(self, t: Tracked, why: str) -> None:
-        """The ring file cannot be read on (truncated, corrupt header): report it, keep the file,
-        and let the spool be written out, ending with the reason ``truncated`` or ``unreadable``."""
-        with t.lock:
-            if t.file is not None:
-                t.file.close()
-                t.file = None
-            t.broken = why
-            t.copy_done = True
-            if not t.spool.ended:
-                t.spool.mark_ended("truncated" if "truncated" in why else "unreadable", t.spool.ring_dropped,
-                                   t.info.seq_next if t.info is not None else None)
-        self.bad[t.path] = (t.ino, why)
-        self.report(f"bad:{t.path}:{why}", f"{t.path.name}: {why}; what was read is kept, the file is left alone")
 
     # -- one pass of the main thread --
     def pass_once(self, *, final_pass: bool = False) -> None:
@@ -629,7 +468,7 @@ class Sidecar:
             self.apply_retention()
         self.write_status()
 
-    def service(self, path: Path, t: Tracked, requests: list[dict[str, Any]], *, final_pass: bool) -> None:
+    def service(self, path: Path, t: RingDrain, requests: list[dict[str, Any]], *, final_pass: bool) -> None:
         sp = t.spool
         reason: str | None = None
         explicit = False
@@ -637,288 +476,37 @@ class Sidecar:
             info = t.info
             for req in requests:
                 if req.get("path") == str(path) or req.get("service") in (None, info.service):
-                    reason, explicit = _safe_reason(req.get("reason")) or "request", True
+                    reason, explicit = safe_reason(req.get("reason")) or "request", True
             try:
                 snap_req = t.file.u64(R.H_SNAP_REQ)
                 if snap_req != t.snap_req_seen:
                     t.snap_req_seen = snap_req
-                    reason = _safe_reason(t.file.string(t.file.u32(R.H_SNAP_REASON))) or "request"
+                    reason = safe_reason(t.file.string(t.file.u32(R.H_SNAP_REASON))) or "request"
                     explicit = True
             except (R.RingError, OSError):
                 pass
         if self._copier is None or explicit or final_pass:
-            self._drain_into_spool(t, full=final_pass or explicit)
+            t.drain_into_spool(self, full=final_pass or explicit)
         if time.monotonic() < self._backoff_until:
             return
         if sp.ended and t.copy_done:
-            if self._write_parts(t, "periodic", explicit=explicit, all_parts=True):
-                self._finish(path, t)
+            if t.write_parts(self, "periodic", explicit=explicit, all_parts=True):
+                t.finish(self)
+                self.rings.pop(path, None)
             return
         now = time.monotonic()
         if explicit:
-            self._write_parts(t, reason or "request", explicit=True, all_parts=True)
+            t.write_parts(self, reason or "request", explicit=True, all_parts=True)
             if t.file is not None:
                 with t.lock:
                     if t.file is not None:
                         t.file.store_u64(R.H_SNAP_DONE, t.snap_req_seen)
         elif final_pass:
-            self._write_parts(t, "periodic", explicit=False, all_parts=True)
+            t.write_parts(self, "periodic", explicit=False, all_parts=True)
         elif sp.held_events >= self.s.max_events or sp.held >= self.s.fill_trigger * sp.data_cap:
-            self._write_parts(t, "periodic", explicit=False, all_parts=False)
+            t.write_parts(self, "periodic", explicit=False, all_parts=False)
         elif sp.held and now - t.last_flush >= self.s.interval:
-            self._write_parts(t, "periodic", explicit=False, all_parts=True)
-
-    def _drain_into_spool(self, t: Tracked, *, full: bool) -> None:
-        """Copy now (no copier thread, or a request): everything, writing parts meanwhile if the
-        spool cannot hold the ring's backlog at once."""
-        for _ in range(10_000):
-            before = t.spool.ring_end
-            self.copy(t)
-            if not full or t.file is None or t.copy_done or not t.spool_full:
-                return
-            if not self._write_parts(t, "periodic", explicit=False, all_parts=False) and t.spool.ring_end == before:
-                return
-
-    def _write_parts(self, t: Tracked, reason: str, *, explicit: bool, all_parts: bool) -> bool:
-        """Write the spool out as snapshot parts (one, or all up to its head now); the last part
-        of an ended ring is named by why it ended, the last of a request by the request. True if
-        the spool is empty afterwards."""
-        sp = t.spool
-        with sp.lock:
-            stop = sp.head
-        while True:
-            done = self.write_part(t, reason, stop=stop, explicit=explicit)
-            if done is None:
-                return False  # a write failed: retried on a later pass
-            if done or not all_parts:
-                return done and sp.tail == sp.head
-
-    def write_part(self, t: Tracked, reason: str, *, stop: int, explicit: bool) -> bool | None:
-        """One snapshot of the spool's next chunks (up to about ``max_events`` events, not beyond
-        ``stop``); moves the tail through an intent record. True if it reached ``stop``; None if
-        the file could not be written (nothing moved)."""
-        from .codec import SnapshotWriter
-        from .store import SnapshotError, before_link, record_written
-
-        sp = t.spool
-        strings = sp.load_strings()
-        limit = strings.read_to >> 3
-        info = self._spool_info(t)
-        batches: list[Batch] = []
-        events = lost = corrupt = 0
-        next_seq = sp.next_seq
-        pos = sp.tail
-        reached = True
-        try:
-            for chunk in sp.chunks(sp.tail, stop):
-                room = self.s.max_events - events
-                if room <= 0:
-                    reached = False
-                    break
-                cols, bad_stretch = self._chunk_cols(t, chunk, limit)
-                n = int(cols["n"])
-                first = _first_row_from(cols, next_seq) if chunk.pos == sp.tail else 0
-                partial = n - first > room
-                if first or partial:
-                    stop_row = first + room if partial else n
-                    part = slice_cols(cols, first, stop_row)
-                else:
-                    part = cols
-                batch_lost = 0
-                span = seq_span(part)
-                if span is not None:
-                    if span[0] > next_seq:
-                        batch_lost = span[0] - next_seq
-                    next_seq = max(next_seq, span[1] + 1)
-                if partial:  # the part ends inside this chunk: the tail stays, the rest waits
-                    t.chunk_cache = (chunk.pos, cols, bad_stretch)
-                    batches.append(Batch(info=info, cols=part, strings=strings, lost=batch_lost))
-                    lost += batch_lost
-                    events += int(part["n"])
-                    reached = False
-                    break
-                t.chunk_cache = None
-                if bad_stretch:
-                    corrupt += 1
-                    if t.corrupt_at is None:
-                        t.corrupt_at = int(cols["end"])
-                    if not (sp.ended and t.copy_done):  # an ended ring says it once, at its end
-                        self.report(f"corrupt:{t.path}:{chunk.ring_start}",
-                                    f"{t.path.name}: a corrupt record near ring position {cols['end']}; "
-                                    "the rest of that stretch is skipped and counted")
-                lost += batch_lost
-                if part["n"] or batch_lost or bad_stretch:
-                    batches.append(Batch(info=info, cols=part, strings=strings, lost=batch_lost,
-                                         corrupt=int(bad_stretch)))
-                events += int(part["n"])
-                pos = chunk.end
-            if reached:
-                pos = stop
-        except SpoolError as exc:
-            # the spool itself is damaged past this point: keep what was read, end the ring here
-            self.report(f"spool:{sp.path}:{pos}", f"{exc}; the rest of this spool is skipped and counted")
-            corrupt += 1
-            if t.corrupt_at is None:
-                t.corrupt_at = sp.ring_end
-            sp.cut_head(pos)
-            stop = sp.head
-            reached = True
-        final = sp.ended and t.copy_done and reached and stop == sp.head
-        if final and sp.seq_hint > next_seq:  # records the ring numbered but nobody will ever copy
-            trailing = sp.seq_hint - next_seq
-            lost += trailing
-            next_seq = sp.seq_hint
-            batches.append(Batch(info=info, cols=empty_cols(sp.ring_end), strings=strings, lost=trailing))
-        name = sp.end_reason if final else (reason if reached else "periodic")
-        dropped = max(0, sp.ring_dropped - sp.reported_dropped)
-        copy_corrupt = max(0, sp.copy_corrupt - sp.copy_corrupt_reported)
-        corrupt += copy_corrupt
-        intent = Intent(tail=pos, next_seq=next_seq, reported_dropped=sp.reported_dropped + dropped,
-                        reported_lost=sp.reported_lost + lost, events=sp.events + events,
-                        snapshots=sp.snapshots, corrupt=sp.corrupt + corrupt, copy_corrupt_reported=sp.copy_corrupt)
-        if not (events or dropped or lost or corrupt or explicit):
-            if pos != sp.tail:
-                sp.apply(intent)  # nothing to tell: no file (the spool only moves past the chunks)
-            if final:
-                self._record_end(t, name)
-            return reached
-        if not batches:
-            batches.append(Batch(info=info, cols=empty_cols(sp.ring_end), strings=strings))
-        batches[0].dropped = dropped
-        if copy_corrupt:
-            batches[0].corrupt += copy_corrupt
-        intent.snapshots += 1
-        writer = SnapshotWriter()
-        for b in batches:
-            writer.add(b)
-
-        def hook(tmp: Path, st: os.stat_result) -> None:
-            intent.dev, intent.ino, intent.size = st.st_dev, st.st_ino, st.st_size
-            intent.tmp_name, intent.directory = tmp.name, str(tmp.parent)
-            sp.write_intent(intent)
-
-        try:
-            self.snaps.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError:
-            pass  # the write says why, below
-        try:
-            with before_link(hook):
-                out = writer.write(self.snaps, reason=name, service=sp.service or info.service, pid=sp.pid)
-        except SnapshotError as exc:
-            sp.clear_intent()  # the file was never linked (and its temporary file is gone)
-            self.figures.write_errors += 1
-            t.last_error = str(exc)
-            self._backoff_until = time.monotonic() + 1.0
-            say(f"{t.path.name}: {exc} (nothing committed; retrying)")
-            return None
-        try:
-            record_written(self.snaps, [out])
-        except OSError as exc:
-            self.report(f"manifest:{self.snaps}", f"{self.snaps}: cannot record {out.name} for retention: {exc}")
-        sp.apply(intent)
-        self._update_ring_fields(t)
-        self._retention_due = True
-        size = 0
-        try:
-            size = out.stat().st_size
-        except OSError:
-            pass
-        f = self.figures
-        f.events_drained += events
-        f.bytes_written += size
-        f.snapshots_written += 1
-        f.last_snapshot = out.name
-        f.last_snapshot_ns = time.time_ns()
-        t.snapshots += 1
-        t.last_snapshot = out.name
-        t.last_error = None
-        t.last_flush = time.monotonic()
-        if final:
-            self._record_end(t, name)
-        return reached
-
-    def _chunk_cols(self, t: Tracked, chunk: Any, limit: int) -> tuple[dict[str, Any], bool]:
-        """A chunk's records, decoded (or as decoded for the previous part), and whether a corrupt
-        stretch ends it (a bad record, a record naming an unknown string, a partial record)."""
-        cache = t.chunk_cache
-        if cache is not None and cache[0] == chunk.pos:
-            return cache[1], cache[2]
-        view = t.spool.payload(chunk)
-        try:
-            cols = decode(view, chunk.ring_start + chunk.skip)
-        finally:
-            view.release()
-        bad_stretch = cols["error"] is not None or cols["end"] != chunk.ring_end
-        bad = first_bad_row(cols, limit) if cols["n"] else None
-        if bad is not None:
-            cols = slice_cols(cols, 0, bad)
-            bad_stretch = True
-        return cols, bad_stretch
-
-    def _spool_info(self, t: Tracked) -> RingInfo:
-        """What a spool's batches say about their ring (its figures are the snapshot's to add)."""
-        sp = t.spool
-        closed = sp.ended and sp.end_reason not in ("crash", "gone", "truncated", "unreadable", "corrupt")
-        return RingInfo(
-            path=self.shm / (sp.ring_name or t.path.name), service=sp.service, host=sp.host, pid=sp.pid,
-            start_ns=sp.start_ns, overwrite=bool(sp.flags & R.FLAG_OVERWRITE), capacity=sp.ring_capacity,
-            state=R.STATE_CLOSED if closed else R.STATE_LIVE, min_level=0, write_pos=0, tail_pos=0, read_pos=0,
-            seq_next=sp.next_seq, dropped=sp.ring_dropped, drained=sp.events, lost=sp.reported_lost,
-            sidecar_pid=os.getpid(), sidecar_beat_ns=0, snap_req=0, alive=False)
-
-    def _update_ring_fields(self, t: Tracked) -> None:
-        """The ring header's sidecar fields, after a snapshot: drained, lost, read seq, drops carried."""
-        with t.lock:
-            f = t.file
-            if f is None:
-                return
-            sp = t.spool
-            try:
-                f.check()
-                f.store_u64(R.H_DRAINED, sp.events)
-                f.store_u64(R.H_LOST, sp.reported_lost)
-                f.store_u64(R.H_READ_SEQ, sp.next_seq)
-                f.store_u64(H_REPORTED_DROPPED, sp.reported_dropped)
-            except (R.RingError, OSError):
-                pass
-
-    def _record_end(self, t: Tracked, reason: str) -> None:
-        sp = t.spool
-        self.ended.append({"ring": sp.ring_name, "service": sp.service, "pid": sp.pid, "reason": reason,
-                           "events": sp.events, "dropped": sp.reported_dropped, "lost": sp.reported_lost,
-                           "ended_ns": time.time_ns()})
-        del self.ended[:-100]
-
-    def _finish(self, path: Path, t: Tracked) -> None:
-        """The ring ended and everything is in snapshots: remove the ring (or keep a corrupt one,
-        renamed) and the spool."""
-        sp = t.spool
-        with t.lock:
-            if t.file is not None:
-                t.file.close()
-                t.file = None
-                if t.corrupt_at is not None:
-                    kept = path.with_name(path.name + ".corrupt")
-                    try:
-                        os.rename(path, kept)
-                        say(f"{path.name}: producer {sp.pid} ended ({sp.end_reason}); a corrupt record near "
-                            f"ring position {t.corrupt_at} and what followed it were skipped and counted, "
-                            f"so the ring is kept as {kept.name}")
-                    except OSError as exc:
-                        say(f"{path.name}: cannot keep it as {kept.name}: {exc.strerror}")
-                elif self.s.remove_dead:
-                    try:
-                        os.unlink(path)
-                        say(f"{path.name}: producer {sp.pid} ended ({sp.end_reason}); "
-                            f"{sp.events:,} events in {sp.snapshots} snapshot(s), ring removed")
-                    except FileNotFoundError:
-                        pass
-                    except OSError as exc:
-                        say(f"{path.name}: cannot remove: {exc.strerror}")
-            sp.unlink()
-        self.rings.pop(path, None)
-        if t.broken is not None:
-            self.bad[path] = (t.ino, t.broken)
+            t.write_parts(self, "periodic", explicit=False, all_parts=True)
 
     # -- requests from a shell --
     def take_requests(self) -> list[dict[str, Any]]:
@@ -990,141 +578,8 @@ class Sidecar:
         try:
             replace_file(self.shm / STATUS_NAME, json.dumps(self.status()).encode())
         except OSError as exc:
-            self.report(f"status:{exc.errno}", f"cannot write {self.shm / STATUS_NAME}: {exc.strerror or exc}")
-
-
-def _record_prefix(f: RingFile, start: int, limit: int) -> int:
-    """Bytes from ring position ``start`` that hold whole records, at most ``limit`` (walked by
-    their lengths; stops early at a length that cannot be right)."""
-    if limit < 8:
-        return 0
-    n = min(limit, f.geo.capacity)
-    buf = bytearray(n)
-    f.read_data(start, memoryview(buf))
-    off = 0
-    half = f.geo.capacity // 2
-    unpack = struct.unpack_from
-    while off + 8 <= n:
-        length = unpack("<I", buf, off)[0]
-        if length < 8 or length % 8 or length > max(half, f.geo.capacity - ((start + off) & f.geo.mask)):
-            break
-        if off + length > n:
-            break
-        off += length
-    return off
-
-
-def _first_row_from(cols: dict[str, Any], seq: int) -> int:
-    """The first row whose seq is ``seq`` or more (rows before it are in a snapshot already)."""
-    n = int(cols["n"])
-    if not n or struct.unpack_from("<Q", cols["seq"], 0)[0] >= seq:
-        return 0
-    seqs = struct.unpack(f"<{n}Q", cols["seq"][: n * 8])
-    import bisect
-
-    return bisect.bisect_left(seqs, seq)
-
-
-def _find_inode(directory: Path, dev: int, ino: int, *, skip: Path | None = None) -> Path | None:
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return None
-    for entry in entries:
-        if skip is not None and entry.path == str(skip):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if st.st_ino == ino and st.st_dev == dev and stat.S_ISREG(st.st_mode):
-            return Path(entry.path)
-    return None
-
-
-def _safe_reason(text: Any) -> str | None:
-    """A reason fit for a file name and a header: one line, at most 64 characters."""
-    if not isinstance(text, str) or not text.strip():
-        return None
-    return " ".join(text.split())[:64]
-
-
-def read_status(shm_dir: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The running sidecar's last status for a shm directory, or None if it isn't running."""
-    directory = Path(shm_dir) if shm_dir is not None else R.default_shm_dir()
-    try:
-        status = json.loads(read_small(directory / STATUS_NAME, 16 << 20))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(status, dict):
-        return None
-    pid = status.get("pid")
-    if not isinstance(pid, int) or not pid_alive(pid):
-        return None
-    return status
-
-
-def request_snapshot(shm_dir: str | os.PathLike[str] | None, *, service: str | None, reason: str = "request",
-                     path: Path | None = None) -> Path:
-    """Ask the sidecar for a snapshot of ``service``'s rings (all rings if None). Raises OSError
-    if the request directory cannot be used (it must be this user's directory)."""
-    directory = (Path(shm_dir) if shm_dir is not None else R.default_shm_dir()) / REQUEST_DIR
-    try:
-        directory.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
-    st = os.stat(directory, follow_symlinks=False)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-        raise OSError(errno.EPERM, f"{directory} is not a directory of this user", str(directory))
-    name = directory / f"{time.time_ns()}-{os.getpid()}-{os.urandom(3).hex()}.json"
-    body = {"service": service, "reason": reason, **({"path": str(path)} if path else {})}
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(body, fh)
-    return name
-
-
-def sidecar_running(shm_dir: str | os.PathLike[str]) -> bool:
-    """Whether a sidecar holds the lock of ``shm_dir`` (a lock file that is not this user's
-    regular file counts as no sidecar; never blocks on a FIFO)."""
-    path = Path(shm_dir) / LOCK_NAME
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False
-
-
-def ensure_sidecar(*, shm_dir: str | os.PathLike[str], snapshot_dir: str | os.PathLike[str] | None = None) -> bool:
-    """Start a sidecar for ``shm_dir`` unless one runs; True if one was started. The sidecar
-    started here exits once nothing is left to drain in ``shm_dir`` (``--exit-when-idle``)."""
-    if sidecar_running(shm_dir):
-        return False
-    snap = Path(snapshot_dir) if snapshot_dir is not None else default_snapshot_dir()
-    snap.mkdir(parents=True, exist_ok=True, mode=0o700)
-    log_fd = os.open(snap / "sidecar.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
-    cmd = [sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm_dir), "--snapshot-dir", str(snap),
-           "--exit-when-idle"]
-    env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    try:
-        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, start_new_session=True,
-                         close_fds=True, env=env)
-    finally:
-        os.close(log_fd)
-    return True
+            self.report(f"status:{exc.errno}",
+                        f"cannot write {self.shm / STATUS_NAME}: {exc.strerror or exc}")
 
 
 def serve_metrics(sidecar: Sidecar, port: int) -> None:
@@ -1135,12 +590,13 @@ def serve_metrics(sidecar: Sidecar, port: int) -> None:
     class Collector:
         def collect(self) -> Any:
             st = sidecar.status()
-            for name, value in (("events_drained", st["events_drained"]), ("bytes_written", st["bytes_written"]),
-                                ("snapshots_written", st["snapshots_written"]), ("write_errors", st["write_errors"])):
-                yield CounterMetricFamily(f"ttlog_sidecar_{name}", f"sidecar {name.replace('_', ' ')}", value=value)
+            for name in ("events_drained", "bytes_written", "snapshots_written", "write_errors"):
+                yield CounterMetricFamily(f"ttlog_sidecar_{name}", f"sidecar {name.replace('_', ' ')}",
+                                          value=st[name])
             per_ring = {
                 "dropped": "records the producer dropped", "lost": "records overwritten before drained",
-                "held_bytes": "bytes held in the ring for the sidecar", "lag_events": "events copied, not yet written",
+                "held_bytes": "bytes held in the ring for the sidecar",
+                "lag_events": "events copied, not yet written",
                 "spool_bytes": "bytes held in the spool for snapshots",
             }
             for key, help_text in per_ring.items():
@@ -1162,24 +618,33 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
-    parser.add_argument("--shm-dir", type=Path, default=None, help="directory of the rings (default $TTLOG_SHM_DIR or /dev/shm)")
-    parser.add_argument("--snapshot-dir", type=Path, default=None, help="where snapshots go (default $TTLOG_SNAPSHOT_DIR or a per-user directory)")
-    parser.add_argument("--once", action="store_true", help="drain every ring to its end, write the snapshots, exit")
+    parser.add_argument("--shm-dir", type=Path, default=None,
+                        help="directory of the rings (default $TTLOG_SHM_DIR or /dev/shm)")
+    parser.add_argument("--snapshot-dir", type=Path, default=None,
+                        help="where snapshots go (default $TTLOG_SNAPSHOT_DIR or a per-user directory)")
+    parser.add_argument("--once", action="store_true",
+                        help="drain every ring to its end, write the snapshots, exit")
     parser.add_argument("--exit-when-idle", action="store_true",
                         help="exit once no ring and no spool is left in the directory")
-    parser.add_argument("--interval", type=float, default=d.interval, help="seconds between periodic snapshots")
+    parser.add_argument("--interval", type=float, default=d.interval,
+                        help="seconds between periodic snapshots")
     parser.add_argument("--max-events", type=int, default=d.max_events,
-                        help="events held for a ring that trigger a snapshot (and about the most one file holds)")
+                        help="events held for a ring that trigger a snapshot "
+                        "(and about the most one file holds)")
     parser.add_argument("--spool-factor", type=int, default=d.spool_factor,
                         help="a ring's spool holds this many times the ring's capacity")
-    parser.add_argument("--keep-files", type=int, default=d.retention_files, help="retention: newest snapshots kept")
-    parser.add_argument("--keep-bytes", type=R.parse_size, default=d.retention_bytes, help="retention: total size kept (e.g. 10GiB)")
-    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    parser.add_argument("--keep-files", type=int, default=d.retention_files,
+                        help="retention: newest snapshots kept (of those the sidecar wrote)")
+    parser.add_argument("--keep-bytes", type=R.parse_size, default=d.retention_bytes,
+                        help="retention: total size kept (e.g. 10GiB)")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus metrics on 127.0.0.1:PORT")
 
 
 def run_from_args(args: Any) -> int:
     settings = Settings(shm_dir=args.shm_dir, snapshot_dir=args.snapshot_dir, once=args.once,
-                        exit_when_idle=args.exit_when_idle, interval=args.interval, max_events=args.max_events,
+                        exit_when_idle=args.exit_when_idle, interval=args.interval,
+                        max_events=args.max_events,
                         spool_factor=args.spool_factor, retention_files=args.keep_files,
                         retention_bytes=args.keep_bytes)
     return run_sidecar(settings, metrics_port=args.metrics_port)
@@ -1220,21 +685,6 @@ def threading_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-__all__ = [
-    "DEFAULTS",
-    "LOCK_NAME",
-    "REQUEST_DIR",
-    "STATUS_NAME",
-    "Settings",
-    "Sidecar",
-    "default_snapshot_dir",
-    "ensure_sidecar",
-    "main",
-    "read_status",
-    "request_snapshot",
-    "run_sidecar",
-    "sidecar_running",
-]
 
 
 if __name__ == "__main__":

@@ -144,7 +144,8 @@ def _marker(pos: int) -> int:
 
 
 def _check(pos: int, total: int, ring_start: int, ring_len: int, seq_hint: int, skip: int) -> int:
-    return (pos ^ total ^ ring_start ^ (ring_len << 1) ^ (seq_hint << 2) ^ (skip << 3) ^ _CHECK_SALT) & (2**64 - 1)
+    mixed = pos ^ total ^ ring_start ^ (ring_len << 1) ^ (seq_hint << 2) ^ (skip << 3) ^ _CHECK_SALT
+    return mixed & (2**64 - 1)
 
 
 def _text(raw: bytes, off: int, size: int) -> str:
@@ -405,7 +406,8 @@ class Spool:
         if used <= self.strtab_used:
             return
         start = self.strtab_used
-        _copy_range(ring.fd, self.fd, ring.geo.strtab_off + start, self.strtab_off + start, used - start, ring)
+        _copy_range(ring.fd, self.fd, ring.geo.strtab_off + start, self.strtab_off + start, used - start,
+                    ring)
         with self.lock:
             self.strtab_used = used
             self._put(S_STRTAB_USED, used)
@@ -558,7 +560,8 @@ class Spool:
         struct.pack_into("<QQQQQQQQQQQQ", head, I_TAIL - I_STATE, intent.tail, intent.next_seq,
                          intent.reported_dropped, intent.reported_lost, intent.events, intent.snapshots,
                          intent.corrupt, intent.copy_corrupt_reported, intent.dev, intent.ino, intent.size, 0)
-        head[I_TMP_NAME - I_STATE : I_TMP_NAME - I_STATE + 256] = _put_bytes(os.fsencode(intent.tmp_name), 256)
+        tmp_name = _put_bytes(os.fsencode(intent.tmp_name), 256)
+        head[I_TMP_NAME - I_STATE : I_TMP_NAME - I_STATE + 256] = tmp_name
         head[I_DIR - I_STATE : I_DIR - I_STATE + 2048] = _put_bytes(os.fsencode(intent.directory), 2048)
         with self.lock:
             _pwrite_all(self.fd, bytes(head), I_STATE)  # I_STATE stays 0 in this write

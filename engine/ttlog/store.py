@@ -215,7 +215,8 @@ _MANIFEST_LINE = re.compile(r"^(\d+) ([^/\x00]+" + re.escape(SUFFIX) + r")$")
 def _open_manifest(directory: Path, *, create: bool) -> int | None:
     """The manifest's fd, locked exclusively; None if there is none, or it is not a regular file
     of this user (a planted FIFO or link is never followed nor trusted)."""
-    flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags |= os.O_CREAT if create else 0
     try:
         fd = os.open(directory / MANIFEST_NAME, flags, 0o600)
     except OSError:

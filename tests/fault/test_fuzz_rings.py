@@ -109,7 +109,7 @@ def mutate(path: Path, rnd: random.Random, kinds: list[str] | None = None,
         _poke(path, first + 38, struct.pack("<H", rnd.choice([255, 0xFFFF, rnd.getrandbits(16)])))
         return "first record's field count"
     raw = bytearray(path.read_bytes())
-    for i in range(rnd.randrange(len(raw) // 8)):
+    for _ in range(rnd.randrange(len(raw) // 8)):
         raw[rnd.randrange(len(raw))] = rnd.getrandbits(8)
     if rnd.random() < 0.5:
         raw[0:8] = R.MAGIC
@@ -142,7 +142,8 @@ def spooled_ring(shm: Path, rnd: random.Random) -> tuple[Path, str]:
     f = RingFile(made.path, writable=True)
     try:
         info = f.info()
-        sp = Spool.create(shm, ring=f, data_cap=256 << 10, ring_end=info.read_pos, next_seq=0, reported_dropped=0)
+        sp = Spool.create(shm, ring=f, data_cap=256 << 10, ring_end=info.read_pos, next_seq=0,
+                          reported_dropped=0)
         sp.copy_strings(f, info.strtab_used)
         half = info.read_pos + (info.write_pos - info.read_pos) // 2
         sp.append(f, info.read_pos, info.write_pos, seq_hint=info.seq_next, overwrite=False)

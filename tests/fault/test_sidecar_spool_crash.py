@@ -14,7 +14,7 @@ from tests.ttlog.sidecar_util import dead_pid, env, figures, make_ring, run_once
 
 DRIVER = r"""
 import os, sys
-from ttlog import files, sidecar, store, spool
+from ttlog import drain, files, sidecar, store, spool
 shm, snaps, point, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 calls = [0]
 def dies(orig):
@@ -25,7 +25,7 @@ def dies(orig):
         return orig(*a, **k)
     return f
 if point == "ring-commit":  # the chunk is in the spool, the ring not told yet
-    sidecar.Sidecar._commit_ring = dies(sidecar.Sidecar._commit_ring)
+    drain.RingDrain._commit_ring = dies(drain.RingDrain._commit_ring)
 elif point == "link":  # the snapshot is complete and its intent recorded, not linked yet
     files.link_new = dies(files.link_new)
 elif point == "manifest":  # linked, not recorded, the spool's tail not moved
@@ -33,7 +33,7 @@ elif point == "manifest":  # linked, not recorded, the spool's tail not moved
 elif point == "apply":  # recorded, the spool's tail not moved
     spool.Spool.apply = dies(spool.Spool.apply)
 elif point == "ring-fields":  # the spool moved, the ring's counts not updated
-    sidecar.Sidecar._update_ring_fields = dies(sidecar.Sidecar._update_ring_fields)
+    drain.RingDrain.update_ring_fields = dies(drain.RingDrain.update_ring_fields)
 sys.exit(sidecar.main(["--shm-dir", shm, "--snapshot-dir", snaps, "--once", "--max-events", "1000"]))
 """
 

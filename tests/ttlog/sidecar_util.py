@@ -74,15 +74,15 @@ def env() -> dict[str, str]:
 
 def run_once(shm: Path, snaps: Path, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``python -m ttlog.sidecar --once`` on ``shm``."""
-    return subprocess.run([sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm), "--snapshot-dir", str(snaps),
-                           "--once", *extra], capture_output=True, text=True, env=env(), timeout=timeout)
+    cmd = [sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm), "--snapshot-dir", str(snaps),
+           "--once"]
+    return subprocess.run([*cmd, *extra], capture_output=True, text=True, env=env(), timeout=timeout)
 
 
 def start_sidecar(shm: Path, snaps: Path, *extra: str) -> subprocess.Popen[str]:
     """A sidecar process, returned once it has written its status (its first pass)."""
-    proc = subprocess.Popen([sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm), "--snapshot-dir",
-                             str(snaps), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=env())
+    cmd = [sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm), "--snapshot-dir", str(snaps), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
 
     def ready() -> bool:
         if proc.poll() is not None:
@@ -124,6 +124,7 @@ class Figures:
 
 def figures(snaps: Path) -> Figures:
     from ttlog.store import list_snapshots
+
     from ttview.decode import read_snapshot
 
     out = Figures()

@@ -190,7 +190,8 @@ def test_the_status_file_says_what_the_spool_holds(dirs: tuple[Path, Path]) -> N
                 st = json.loads((shm / ".ttlog-sidecar.json").read_text())
             except (OSError, ValueError):
                 return False
-            return bool(st["rings"]) and st["rings"][0]["lag_events"] == 500 and st["rings"][0]["held_bytes"] == 0
+            rings = st["rings"]
+            return bool(rings) and rings[0]["lag_events"] == 500 and rings[0]["held_bytes"] == 0
 
         wait_for(spooled, what="the records to be in the spool")
         assert sc.sidecar.figures.snapshots_written == 0

@@ -182,7 +182,8 @@ def test_a_lock_file_that_is_no_lock_file(dirs: tuple[Path, Path], kind: str) ->
     assert not sidecar_running(shm)
 
 
-def test_files_named_like_rings_that_are_not_this_users_rings(dirs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_files_named_like_rings_that_are_not_this_users_rings(dirs: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
     """Issue 10 item 10: hard links, symbolic links, FIFOs and a ring whose first record length
     is 0xFFFFFFF8 are never drained-and-removed nor silently ignored: each is reported in one line
     and in the status file, and left where it was (the corrupt one renamed, to keep it)."""
@@ -207,7 +208,7 @@ def test_files_named_like_rings_that_are_not_this_users_rings(dirs: tuple[Path, 
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     for name in (hard.path.name, second.name, link.name, fifo.name, corrupt.path.name):
         assert len(lines_naming(done.stderr, name)) == 1, (name, done.stderr)
-    assert not good.path.exists() and figures(snaps).values[next(iter(figures(snaps).stored))][:100] == list(range(100))
+    assert not good.path.exists() and figures(snaps).by_service["good"] == list(range(100))
     assert all(p.read_bytes() == body for p, body in kept.items()) and second.exists() and link.is_symlink()
     assert fifo.exists() and corrupt.path.with_name(corrupt.path.name + ".corrupt").exists()
     status = json.loads((shm / ".ttlog-sidecar.json").read_text())
