@@ -126,6 +126,8 @@ def run(n: int, seconds: float, verify: bool) -> tuple[dict[int, Producer], floa
         shutil.rmtree(snaps, ignore_errors=True)
     if sidecar.returncode not in (0, None):
         print(f"sidecar exited {sidecar.returncode}: {err.decode(errors='replace')[-500:]}", file=sys.stderr)
+    if any(p.calls != p.stored + p.dropped or p.dup for p in producers.values()):
+        print(f"sidecar said:\n{err.decode(errors='replace')[-3000:]}", file=sys.stderr)
     return producers, wall, cpu
 
 

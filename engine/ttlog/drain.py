@@ -242,11 +242,16 @@ class RingDrain:
         with sp.lock:
             stop = sp.head
         while True:
+            before = (sp.tail, sp.next_seq)
             done = self.write_part(sc, reason, stop=stop, explicit=explicit)
             if done is None:
                 return False  # a write failed: retried on a later pass
             if done or not all_parts:
                 return done and sp.tail == sp.head
+            if (sp.tail, sp.next_seq) == before:  # no part can move it on: never loop on it
+                sc.report(f"stuck:{sp.path}:{before}", f"{self.path.name}: its spool does not move on at "
+                          f"position {sp.tail}; will retry")
+                return False
 
     def write_part(self, sc: Sidecar, reason: str, *, stop: int, explicit: bool) -> bool | None:
         """One snapshot of the spool's next chunks (up to about ``max_events`` events, not beyond
@@ -272,7 +277,8 @@ class RingDrain:
                     break
                 cols, bad_stretch = self._chunk_cols(chunk, limit)
                 n = int(cols["n"])
-                first = _first_row_from(cols, next_seq) if chunk.pos == sp.tail else 0
+                # a part before this one may have ended inside this chunk: those rows are written
+                first = _first_row_from(cols, next_seq)
                 partial = n - first > room
                 if first or partial:
                     stop_row = first + room if partial else n
@@ -285,11 +291,12 @@ class RingDrain:
                     if span[0] > next_seq:
                         batch_lost = span[0] - next_seq
                     next_seq = max(next_seq, span[1] + 1)
-                if partial:  # the part ends inside this chunk: the tail stays, the rest waits
+                if partial:  # the part ends inside this chunk: the tail moves to it, the rest waits
                     self.chunk_cache = (chunk.pos, cols, bad_stretch)
                     batches.append(Batch(info=info, cols=part, strings=strings, lost=batch_lost))
                     lost += batch_lost
                     events += int(part["n"])
+                    pos = chunk.pos
                     reached = False
                     break
                 self.chunk_cache = None

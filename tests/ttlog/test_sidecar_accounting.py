@@ -228,3 +228,40 @@ def test_ring_header_counts_drained_and_reported_drops(dirs: tuple[Path, Path]) 
         reported = reader.file.u64(440)
     assert (info.read_pos, info.drained, info.read_seq, reported) == (info.write_pos, 40, 40, 2)
     assert R.STATE_LIVE == info.state
+
+
+def test_parts_ending_inside_chunks_across_the_spools_wrap(dirs: tuple[Path, Path]) -> None:
+    """A part that ends inside the chunk after a pad (where the spool wraps) is resumed where it
+    ended: each record once, and the writing ends (it once wrote that part again and again)."""
+    from ttlog.sidecar import Settings, Sidecar
+
+    shm, snaps = dirs
+    made = make_ring(shm, n=0, close=None)
+    sc = Sidecar(Settings(shm_dir=shm, snapshot_dir=snaps, max_events=700, spool_bytes=1 << 20))
+    sc.discover()
+    (t,) = sc.rings.values()
+    written: list[int] = []
+
+    def run() -> None:  # in a thread, so that a writer going round in circles fails the test
+        total = 0
+        for burst in range(14):
+            count = 3000 + 97 * burst
+            write(made.path, n=count, start=total)
+            total += count
+            t.copy(sc)  # one chunk per burst
+            assert t.write_parts(sc, "periodic", explicit=False, all_parts=True)
+        assert t.spool.head > 2 * t.spool.data_cap  # wrapped (with pads) at least twice
+        write(made.path, close="exit")
+        t.copy(sc)
+        assert t.write_parts(sc, "periodic", explicit=False, all_parts=True)
+        t.finish(sc)
+        written.append(total)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive() and written, "the parts did not come to an end"
+    total = written[0]
+    fig = figures(snaps)
+    assert fig.values[os.getpid()] == list(range(total))
+    assert all(f[1] <= 700 for f in fig.files)
