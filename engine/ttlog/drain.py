@@ -16,7 +16,6 @@ Invariants (see :mod:`ttlog.sidecar` and :mod:`ttlog.spool` for the whole protoc
 
 from __future__ import annotations
 
-import bisect
 import os
 import stat
 import struct
@@ -50,8 +49,9 @@ __all__ = ["H_REPORTED_DROPPED", "MAX_CHUNK", "RingDrain", "safe_reason", "say"]
 
 H_REPORTED_DROPPED = 440
 """A sidecar field of the ring header (after ``snap_done``): drops the snapshots have carried."""
-MAX_CHUNK = 256 << 20
-"""Most ring bytes one spool chunk holds; a larger backlog is copied in record-aligned windows."""
+MAX_CHUNK = 64 << 20
+"""Most ring bytes one spool chunk holds (a default ring's worth, about 800,000 events); a larger
+backlog is copied in windows that end where the records in them end."""
 
 
 def say(message: str) -> None:
@@ -485,33 +485,24 @@ class RingDrain:
 
 
 def _record_prefix(f: RingFile, start: int, limit: int) -> int:
-    """Bytes from ring position ``start`` that hold whole records, at most ``limit`` (walked by
-    their lengths; stops early at a length that cannot be right)."""
-    if limit < 8:
+    """Bytes from ring position ``start`` that hold whole records, at most ``limit``: as far as
+    the records decode (the decoder stops before a record cut by the limit, or a corrupt one)."""
+    if limit < R.REC_HEADER:
         return 0
     n = min(limit, f.geo.capacity)
     buf = bytearray(n)
     f.read_data(start, memoryview(buf))
-    off = 0
-    half = f.geo.capacity // 2
-    unpack = struct.unpack_from
-    while off + 8 <= n:
-        length = unpack("<I", buf, off)[0]
-        if length < 8 or length % 8 or length > max(half, f.geo.capacity - ((start + off) & f.geo.mask)):
-            break
-        if off + length > n:
-            break
-        off += length
-    return off
+    return max(0, int(decode(buf, start)["end"]) - start)
 
 
 def _first_row_from(cols: dict[str, Any], seq: int) -> int:
     """The first row whose seq is ``seq`` or more (rows before it are in a snapshot already)."""
+    import numpy as np
+
     n = int(cols["n"])
     if not n or struct.unpack_from("<Q", cols["seq"], 0)[0] >= seq:
         return 0
-    seqs = struct.unpack(f"<{n}Q", cols["seq"][: n * 8])
-    return bisect.bisect_left(seqs, seq)
+    return int(np.searchsorted(np.frombuffer(cols["seq"], "<u8", count=n), np.uint64(seq)))
 
 
 def _find_inode(directory: Path, dev: int, ino: int, *, skip: Path | None = None) -> Path | None:

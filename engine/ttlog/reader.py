@@ -954,8 +954,7 @@ class RingReader:
 
 def slice_cols(c: dict[str, Any], start: int, stop: int) -> dict[str, Any]:
     """Rows [start, stop) of decoded columns, as columns of their own (row numbers start at 0)."""
-    import bisect
-    from array import array
+    import numpy as np
 
     n = c["n"]
     start, stop = max(0, start), min(n, stop)
@@ -976,12 +975,11 @@ def slice_cols(c: dict[str, Any], start: int, stop: int) -> dict[str, Any]:
     }
     width = {"int": 8, "float": 8, "bool": 1}
     for key, (rows_b, values, cuts) in c["columns"].items():
-        rows = array("I")
-        rows.frombytes(bytes(rows_b))
-        a, b = bisect.bisect_left(rows, start), bisect.bisect_left(rows, stop)
+        rows = np.frombuffer(rows_b, "<u4")
+        a, b = (int(x) for x in np.searchsorted(rows, np.array((start, stop), dtype=np.uint32)))
         if a == b:
             continue
-        new_rows = array("I", (r - start for r in rows[a:b]))
+        new_rows = (rows[a:b] - np.uint32(start)).astype("<u4")
         kname = key[1]
         if kname in width:
             w = width[kname]

@@ -7,7 +7,8 @@ that snapshots are then written from (docs/FORMAT.md, "Spool files").
 Invariants:
 - The spool survives what the ring survives (a kill of the producer or of the sidecar): it is a
   file in the same directory, written with ``pwrite``/``copy_file_range`` (never through a map,
-  so a full file system is an error, not a SIGBUS).
+  so a full file system is an error, not a SIGBUS), read in place through a read-only map only
+  after ``fstat`` shows it whole.
 - It is this user's regular file, mode 0600, opened with O_NOFOLLOW; one with another owner,
   more than one link or a header that does not add up is refused (SpoolError), never trusted.
 - A chunk is committed by one 8-byte store of ``head`` after its bytes and its header are
@@ -26,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import re
 import stat
@@ -243,7 +245,7 @@ class Spool:
         self.copy_corrupt: int
         self.copy_corrupt_reported: int
         self.strings = StringTable()
-        self._buf = bytearray()
+        self._mm: mmap.mmap | None = None  # read-only map for payload(), made on first use
 
     # -- making and opening --
     @classmethod
@@ -320,6 +322,12 @@ class Spool:
         return spool
 
     def close(self) -> None:
+        if self._mm is not None:
+            try:
+                self._mm.close()
+            except BufferError:  # a view of it is still held somewhere: it goes with that view
+                pass
+            self._mm = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -529,21 +537,20 @@ class Spool:
             pos = chunk.end
 
     def payload(self, chunk: Chunk) -> memoryview:
-        """The intact ring bytes of ``chunk`` (after its skip), in a buffer reused by the next
-        call; release the view when done."""
+        """The intact ring bytes of ``chunk`` (after its skip), read in place: a view of the
+        spool mapped read-only (once the file is checked to be whole, so the read cannot fault),
+        valid until the spool is closed; release it when done."""
         n = chunk.ring_len - chunk.skip
-        if len(self._buf) < n:
-            self._buf = bytearray(n)
-        out = memoryview(self._buf)[:n]
         offset = self.data_off + chunk.pos % self.data_cap + CHUNK_HEADER + chunk.skip
-        done = 0
-        while done < n:
-            got = os.preadv(self.fd, [out[done:]], offset + done)
-            if got <= 0:
-                out.release()
-                raise SpoolError(f"{self.path.name}: shorter than its header says")
-            done += got
-        return out
+        if os.fstat(self.fd).st_size < self.file_size:
+            raise SpoolError(f"{self.path.name}: shorter than its header says (truncated)")
+        if self._mm is None:
+            try:
+                self._mm = mmap.mmap(self.fd, self.file_size, access=mmap.ACCESS_READ)
+            except (OSError, ValueError) as exc:
+                raise SpoolError(f"{self.path.name}: cannot be read: {exc}") from None
+        with memoryview(self._mm) as whole:
+            return whole[offset : offset + n]
 
     def load_strings(self) -> StringTable:
         """The copied string table (read incrementally)."""
