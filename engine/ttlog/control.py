@@ -113,8 +113,7 @@ def ensure_sidecar(*, shm_dir: str | os.PathLike[str],
         return False
     snap = Path(snapshot_dir) if snapshot_dir is not None else default_snapshot_dir()
     snap.mkdir(parents=True, exist_ok=True, mode=0o700)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    log_fd = os.open(snap / "sidecar.log", flags, 0o600)
+    log_fd = _open_log(snap / "sidecar.log")
     cmd = [sys.executable, "-m", "ttlog.sidecar", "--shm-dir", str(shm_dir), "--snapshot-dir", str(snap),
            "--exit-when-idle"]
     env = dict(os.environ)
@@ -124,5 +123,21 @@ def ensure_sidecar(*, shm_dir: str | os.PathLike[str],
         subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, start_new_session=True,
                          close_fds=True, env=env)
     finally:
-        os.close(log_fd)
+        if log_fd != subprocess.DEVNULL:
+            os.close(log_fd)
     return True
+
+
+def _open_log(path: Path) -> int:
+    """The sidecar's log file for appending, or DEVNULL if ``path`` is not a regular file of this
+    user (a FIFO there must not block the producer's ``init``)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError:
+        return subprocess.DEVNULL
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        os.close(fd)
+        return subprocess.DEVNULL
+    return fd
