@@ -28,6 +28,10 @@ Invariants:
   ``<name>.corrupt``, for inspection).
 - One sidecar per shared-memory directory (an flock on a lock file there, which must be this
   user's regular file). Requests from a shell arrive as files, not as writes into the ring.
+- With ``exit_when_idle`` (``ttlog.init(sidecar=True)`` starts it so) the sidecar exits once no
+  ring and no spool of this user is left in the directory: it stays while any producer runs,
+  and drains rings that appear meanwhile; it lets the lock go before a last look, so a producer
+  starting then finds it free and starts a sidecar of its own.
 - A full disk or unwritable directory is reported, nothing is committed, and it retries; memory
   stays bounded (a part holds about ``max_events`` events), and so does the spool: a spool that
   is full stops the copying, and the ring then drops, counted.
