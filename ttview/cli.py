@@ -30,7 +30,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import time
 from enum import Enum
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.text import Text
+from ttlog.sidecar import DEFAULTS as SIDECAR_DEFAULTS
 from typer.core import TyperGroup
 
 from ttview.chart import print_hist
@@ -493,60 +493,45 @@ class Overflow(str, Enum):
 
 
 class _Output:
-    """Where an export goes: stdout, or a file written under a temporary name then renamed."""
+    """Where an export goes: stdout, or ``-o FILE`` through :func:`ttlog.files.open_output` (a
+    regular file is replaced atomically, a device or FIFO is written through, a symbolic link or
+    a directory is refused)."""
 
     def __init__(self, target: str | None) -> None:
+        from ttlog.files import OutputError, open_output
+
         self.path: Path | None = None if target in (None, "-") else Path(str(target))
-        self.tmp: Path | None = None
-        self.fh: Any = None
+        self.out: Any = None
         if self.path is None:
             return
-        if self.path.is_dir():
-            fail(f"cannot write {self.path}: it is a directory")
-        directory = self.path.parent
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        except OSError as exc:
-            fail(f"cannot write {self.path}: {exc.strerror or exc}")
-        self.tmp = Path(name)
-        self.fh = os.fdopen(fd, "wb")
+            self.out = open_output(self.path)
+        except OutputError as exc:
+            fail(str(exc))
 
     @property
     def is_terminal(self) -> bool:
         return self.path is None and sys.stdout.isatty()
 
     def stream(self) -> Any:
-        if self.fh is not None:
-            return self.fh
+        if self.out is not None:
+            return self.out.fh
         sys.stdout.flush()
         return sys.stdout.buffer
 
     def commit(self) -> None:
-        if self.fh is None or self.tmp is None or self.path is None:
+        if self.out is None:
             sys.stdout.flush()
             return
-        self.fh.close()
         try:
-            os.chmod(self.tmp, 0o666 & ~_umask())
-            os.replace(self.tmp, self.path)
+            self.out.commit()
         except OSError as exc:
             self.discard()
             fail(f"cannot write {self.path}: {exc.strerror or exc}")
 
     def discard(self) -> None:
-        if self.fh is not None and not self.fh.closed:
-            self.fh.close()
-        if self.tmp is not None:
-            try:
-                self.tmp.unlink()
-            except OSError:
-                pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        if self.out is not None:
+            self.out.discard()
 
 
 TERMINAL_EXPORT_LIMIT = 1_000
@@ -592,7 +577,9 @@ def export(
             "-o",
             metavar="FILE|-",
             show_default=False,
-            help="Write to FILE (atomically) instead of stdout.",
+            help="Write to FILE instead of stdout: a regular file is replaced atomically (only once "
+            "the export succeeded), a device or FIFO is written to (-o /dev/null stays /dev/null), "
+            "a symbolic link or a directory is refused.",
         ),
     ] = None,
     partition_by: Annotated[
@@ -1201,7 +1188,11 @@ def snapshot(
     if not sidecar_running(shm):
         fail(f"no sidecar drains {shm}; start one with: ttview sidecar --shm-dir {shm}", code=1)
     before = sidecar_status(shm) or {}
-    request_snapshot(shm, service=service, reason=reason)
+    try:
+        request_snapshot(shm, service=service, reason=reason)
+    except OSError as exc:
+        fail(f"cannot ask the sidecar for a snapshot: {exc.strerror or exc}"
+             f"{f' ({visible(exc.filename)})' if exc.filename else ''}")
     names = ", ".join(f"{visible(r.service)} (pid {r.pid})" for r in rings)
     typer.echo(
         f"asked the sidecar for a snapshot of {len(rings)} ring{'s' if len(rings) != 1 else ''}: {names}"
@@ -1224,7 +1215,10 @@ def sidecar(
     shm_dir: ShmDirOption = None,
     snapshot_dir: SnapshotDirOption = None,
     once: Annotated[
-        bool, typer.Option("--once", help="Drain every ring, write the snapshots, and exit.")
+        bool, typer.Option("--once", help="Drain every ring to its end, write the snapshots, and exit.")
+    ] = False,
+    exit_when_idle: Annotated[
+        bool, typer.Option("--exit-when-idle", help="Exit once no ring and no spool is left in --shm-dir.")
     ] = False,
     interval: Annotated[
         float,
@@ -1234,16 +1228,24 @@ def sidecar(
             metavar="SECONDS",
             help="Seconds between periodic snapshots of a ring with new events.",
         ),
-    ] = 30.0,
+    ] = SIDECAR_DEFAULTS.interval,
     max_events: Annotated[
-        int, typer.Option("--max-events", min=1, help="Pending events of one ring that trigger a snapshot.")
-    ] = 1_000_000,
+        int,
+        typer.Option(
+            "--max-events",
+            min=1,
+            help="Events held for a ring that trigger a snapshot (about the most one file holds).",
+        ),
+    ] = SIDECAR_DEFAULTS.max_events,
     keep_files: Annotated[
-        int, typer.Option("--keep-files", min=1, help="Retention: newest snapshots kept.")
-    ] = 1000,
+        int,
+        typer.Option(
+            "--keep-files", min=1, help="Retention: newest snapshots kept (of those the sidecar wrote)."
+        ),
+    ] = SIDECAR_DEFAULTS.retention_files or 1000,
     keep_bytes: Annotated[
         str, typer.Option("--keep-bytes", metavar="SIZE", help="Retention: total size kept, e.g. 10GiB.")
-    ] = "10GiB",
+    ] = f"{(SIDECAR_DEFAULTS.retention_bytes or 0) >> 30}GiB",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -1259,7 +1261,8 @@ def sidecar(
     """Drain the rings of a shared-memory directory into snapshot files (runs until SIGTERM/SIGINT).
 
     Exit codes: 0 when stopped; 1 if a ring could not be snapshotted; 2 for a missing --shm-dir, a
-    bad --keep-bytes or a metrics port that cannot be served.
+    bad --keep-bytes, a lock file that is not a regular file of this user, or a metrics port that
+    cannot be served.
     """
     from ttlog.ring import parse_size
     from ttlog.sidecar import run_sidecar
@@ -1270,17 +1273,18 @@ def sidecar(
         fail(f"--keep-bytes: {exc}")
     if shm_dir is not None and not shm_dir.is_dir():
         fail(f"--shm-dir: {shm_dir}: no such directory")
-    code = run_sidecar(
+    settings = dataclasses.replace(
+        SIDECAR_DEFAULTS,
         shm_dir=shm_dir,
         snapshot_dir=snapshot_dir,
         once=once,
+        exit_when_idle=exit_when_idle,
         interval=interval,
         max_events=max_events,
-        keep_files=keep_files,
-        keep_bytes=keep,
-        metrics_port=metrics_port,
+        retention_files=keep_files,
+        retention_bytes=keep,
     )
-    raise typer.Exit(code)
+    raise typer.Exit(run_sidecar(settings, metrics_port=metrics_port))
 
 
 # ---- demo --------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttlog.reader import RingReader, list_rings
+from ttlog.control import default_snapshot_dir, read_status
+from ttlog.reader import RingReader, scan_rings
 from ttlog.ring import RingError, default_shm_dir
-from ttlog.sidecar import default_snapshot_dir, read_status
 from ttlog.store import SnapshotError, list_snapshots
 
 from ttview.decode import snapshot_info
@@ -106,7 +106,9 @@ def live_rings(
 ) -> list[RingRow]:
     """Every ring in ``shm_dir`` (default: ``TTLOG_SHM_DIR`` or /dev/shm), oldest first.
 
-    A ring whose header cannot be read is returned with ``error`` set.
+    A ring whose header cannot be read or trusted is returned with ``error`` set, and so is each
+    file named like a ring that is not one (another user's, a link, a FIFO, ...): the sidecar
+    skips those, and says why here too.
     """
     per_path: dict[str, dict[str, Any]] = {}
     if status:
@@ -114,30 +116,16 @@ def live_rings(
             if isinstance(ring, dict) and "path" in ring:
                 per_path[str(ring["path"])] = ring
     rows = []
-    for path in list_rings(shm_dir):
+    rings, skipped = scan_rings(shm_dir)
+    unreadable = status.get("unreadable", {}) if status else {}
+    for path in rings:
         try:
+            if isinstance(unreadable, dict) and isinstance(unreadable.get(str(path)), str):
+                raise RingError(f"skipped by the sidecar: {unreadable[str(path)]}")
             with RingReader(path) as reader:
                 info = reader.info()
         except (RingError, OSError, ValueError) as exc:
-            rows.append(
-                RingRow(
-                    path=path,
-                    service="",
-                    pid=0,
-                    host="",
-                    alive=False,
-                    closed=False,
-                    overwrite=False,
-                    capacity=0,
-                    fill=0.0,
-                    dropped=0,
-                    lost=0,
-                    drained=0,
-                    events=0,
-                    lag_bytes=0,
-                    error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                )
-            )
+            rows.append(_error_row(path, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
             continue
         side = per_path.get(str(path))
         lag_events = side.get("lag_events") if side else None
@@ -162,7 +150,13 @@ def live_rings(
                 start_ns=info.start_ns,
             )
         )
+    rows.extend(_error_row(sk.path, f"not a ring: {sk.reason}") for sk in skipped)
     return rows
+
+
+def _error_row(path: Path, error: str) -> RingRow:
+    return RingRow(path=path, service="", pid=0, host="", alive=False, closed=False, overwrite=False,
+                   capacity=0, fill=0.0, dropped=0, lost=0, drained=0, events=0, lag_bytes=0, error=error)
 
 
 # ---- snapshots ----------------------------------------------------------------------------------

@@ -18,13 +18,12 @@ closed, else ``crash``).
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from pathlib import Path
 
 from ttlog import ring as ring_format
-from ttlog.reader import RingInfo, StringTable
+from ttlog.reader import RingInfo
 
 __all__ = ["END_REASONS", "RingEnds"]
 
@@ -55,20 +54,27 @@ class RingEnds:
         return text if text in END_REASONS else "exit"
 
     def _exit_text(self, path: Path) -> str | None:
+        """The exit reason string the header names, read with pread (no mapping: a ring truncated
+        under the reader cannot fault it), or None."""
         fd = self._fds.get(path, -1)
         if fd < 0:
             return None
         try:
             size = os.fstat(fd).st_size
-            with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
-                geo = ring_format.read_geometry(mm, str(path), size)
-                (sid,) = struct.unpack_from("<I", mm, ring_format.H_EXIT_REASON)
-                if not sid:
-                    return None
-                strings = StringTable()
-                strings.update(mm, geo)
-                return strings.texts.get(sid)
-        except (OSError, ValueError, ring_format.RingError):
+            head = os.pread(fd, ring_format.HEADER_SIZE, 0)
+            geo = ring_format.read_geometry(head, str(path), size)
+            (sid,) = struct.unpack_from("<I", head, ring_format.H_EXIT_REASON)
+            (used,) = struct.unpack_from("<Q", head, ring_format.H_STRTAB_USED)
+            used = min(used, geo.strtab_cap)
+            off = sid * 8
+            if sid <= 0 or off + 8 > used:
+                return None
+            (n,) = struct.unpack_from("<I", os.pread(fd, 8, geo.strtab_off + off))
+            if off + 8 + n > used or n > 4096:
+                return None
+            raw = os.pread(fd, n, geo.strtab_off + off + 8)
+            return raw.decode("utf-8", "replace") if len(raw) == n else None
+        except (OSError, ValueError, struct.error, ring_format.RingError):
             return None
 
     def forget(self, path: Path) -> None:

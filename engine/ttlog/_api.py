@@ -16,9 +16,10 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Callable
+from typing import Any
 
 from . import ring as R
 from .logger import Logger, RingBase
@@ -86,7 +87,7 @@ def init(
         if install_hooks:
             _install_hooks()
     if sidecar:
-        from .sidecar import ensure_sidecar
+        from .control import ensure_sidecar
 
         ensure_sidecar(shm_dir=directory, snapshot_dir=snapshot_dir)
     return path
@@ -154,7 +155,8 @@ def _threading_excepthook(args: Any) -> None:
             get_logger("uncaught").critical(
                 "Uncaught exception in thread", exc_type=args.exc_type.__qualname__,
                 exc_message=R.obj_text(args.exc_value),
-                traceback="".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)),
+                traceback="".join(traceback.format_exception(args.exc_type, args.exc_value,
+                                                             args.exc_traceback)),
                 thread=getattr(args.thread, "name", "?"))
             snapshot("exception")
     finally:

@@ -188,14 +188,14 @@ class SnapshotWriter:
                 "service": info.service, "host": info.host, "pid": int(info.pid),
                 "start_ns": int(info.start_ns), "ring": Path(info.path).name,
                 "first_seq": None, "last_seq": None, "count": 0,
-                "dropped": int(info.dropped), "lost": 0, "corrupt": 0, "closed": bool(info.closed),
+                "dropped": 0, "lost": 0, "corrupt": 0, "closed": bool(info.closed),
             }
             src = _Source(len(self._sources), key, record, bytearray())
             self._sources.append(src)
             self._by_key[key] = src
             self._records.append(record)
         rec = src.record
-        rec["dropped"] = int(info.dropped)
+        rec["dropped"] += int(batch.dropped)  # what happened since the previous file: sums add up
         rec["closed"] = bool(info.closed)
         rec["lost"] += int(batch.lost)
         rec["corrupt"] += int(batch.corrupt)

@@ -18,7 +18,7 @@ import struct
 
 __all__ = [  # every name below; ttlog.ring re-exports them all (test_layout checks the list)
     "COMMIT_SALT", "FLAG_OVERWRITE", "HEADER_SIZE", "H_DATA_CAP", "H_DATA_OFF", "H_DRAINED",
-    "H_DROPPED", "H_EXIT_REASON", "H_FILE_SIZE", "H_FLAGS", "H_HEADER_SIZE", "H_HOST", "H_LOST",
+    "H_DROPPED", "H_DROPPED_REPORTED", "H_EXIT_REASON", "H_FILE_SIZE", "H_FLAGS", "H_HEADER_SIZE", "H_HOST", "H_LOST",
     "H_MAGIC", "H_MAX_STR", "H_MIN_LEVEL", "H_PID", "H_READ_POS", "H_READ_SEQ", "H_RESERVE_POS",
     "H_SEQ_NEXT", "H_SERVICE", "H_SIDECAR_BEAT", "H_SIDECAR_PID", "H_SNAP_DONE", "H_SNAP_REASON",
     "H_SNAP_REQ", "H_START_NS", "H_STATE", "H_STRTAB_CAP", "H_STRTAB_OFF", "H_STRTAB_USED",
@@ -70,6 +70,7 @@ H_SIDECAR_BEAT = 408  # i64, wall clock ns of the sidecar's last pass
 H_DRAINED = 416  # u64, records the sidecar has made safe
 H_LOST = 424  # u64, records overwritten before the sidecar read them
 H_SNAP_DONE = 432  # u64, the snap_req value the sidecar has last answered with a snapshot
+H_DROPPED_REPORTED = 440  # u64, how many of H_DROPPED the snapshot files have carried so far
 
 FLAG_OVERWRITE = 1
 

@@ -1,29 +1,40 @@
-"""Reading rings: a peek reader that never moves anything, and a consuming reader for the sidecar.
+"""Reading rings: ring files (finding them, checking them), a peek reader that never moves
+anything, and a consuming reader.
 
 Invariants:
-- A reader never writes to a ring, except the consuming reader's own fields (read position,
-  read seq, drained and lost counts, sidecar pid and heartbeat), and only through ``commit()``.
+- A reader never writes to a ring, except a consuming reader's own fields (read position,
+  read seq, drained and lost counts, sidecar pid and heartbeat), and only through its methods.
+- Only the header page is mapped; records and strings are read with ``pread`` after an
+  ``fstat`` shows the file whole, so a ring truncated under a reader is a RingError (one line),
+  never a SIGBUS. A header whose positions cannot be right is a RingError too, never an
+  exception of another kind or an allocation of its size.
 - A record is returned only if it was committed (below ``write_pos``, or, for a dead producer,
   the one record it committed but had not yet published) and was not overwritten while it was
-  being read (``tail_pos`` loaded after the copy is at or below its start). The consuming reader
-  of a drop-mode ring decodes in place, without a copy (the producer never writes at or after
-  the read position there), and checks ``tail_pos`` after decoding all the same.
-- A torn, corrupt or overwritten record is skipped and counted, never returned, never raised.
+  being read (``tail_pos`` loaded after the copy is at or below its start).
+- A torn, corrupt or overwritten record is skipped and counted, never returned, never raised; so
+  is a record naming a string id beyond the ring's string table.
 - Records are returned in ring order; ``seq`` gaps are records lost to overwrite, and counted.
+- The rings of a directory are this user's regular, single-link files named like rings; other
+  files with such names are listed apart (:func:`scan_rings`), never read as rings by the sidecar.
 """
 
 from __future__ import annotations
 
+import array
+import bisect
 import mmap
 import os
+import stat as stat_mod
 import struct
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import ring as R
 from ._native import C as _C
+from .files import describe_mode
 
 KIND_NAMES = {
     R.K_INT: "int",
@@ -231,23 +242,30 @@ decode = _C.decode if _C is not None else py_decode
 
 
 class StringTable:
-    """Ids -> text for one ring, read incrementally as the producer appends."""
+    """Ids -> text for one ring, read incrementally as the producer appends (from the ring, or
+    from the sidecar's copy of its table in a spool)."""
 
     def __init__(self) -> None:
         self.texts: dict[int, str] = {0: ""}
         self.kinds: dict[int, int] = {}
         self._read_to = R.STRTAB_FIRST
 
-    def update(self, mm: Any, geo: R.Geometry) -> None:
-        used = min(load_u64(mm, R.H_STRTAB_USED), geo.strtab_cap)
+    @property
+    def read_to(self) -> int:
+        """Bytes of the table read so far; every id below ``read_to >> 3`` that names an entry is known."""
+        return self._read_to
+
+    def feed(self, raw: bytes | memoryview, used: int) -> None:
+        """Take the table's bytes ``[read_to, used)`` (``raw`` holds exactly those bytes)."""
         off = self._read_to
-        base = geo.strtab_off
+        base = off
         while off + 8 <= used:
-            n, kind = struct.unpack_from("<II", mm, base + off)
+            n, kind = struct.unpack_from("<II", raw, off - base)
             size = (8 + n + 7) & ~7
-            if off + size > used:
+            if n > used or off + size > used:
                 break
-            self.texts[off >> 3] = bytes(mm[base + off + 8 : base + off + 8 + n]).decode("utf-8", "replace")
+            start = off - base + 8
+            self.texts[off >> 3] = bytes(raw[start : start + n]).decode("utf-8", "replace")
             self.kinds[off >> 3] = kind
             off += size
         self._read_to = off
@@ -283,10 +301,15 @@ class RingInfo:
     sidecar_beat_ns: int
     snap_req: int
     alive: bool
+    reserve_pos: int = 0
+    read_seq: int = 0
+    strtab_used: int = 0
 
     @property
     def fill(self) -> float:
         """Fraction of the ring holding records the sidecar has not drained."""
+        if not self.capacity:
+            return 0.0
         return min(1.0, max(0, self.write_pos - max(self.read_pos, self.tail_pos)) / self.capacity)
 
     @property
@@ -298,8 +321,13 @@ class RingInfo:
         return self.state == R.STATE_CLOSED
 
 
+PID_MAX = (1 << 22)  # Linux's largest pid_max; no process has a larger pid
+
+
 def pid_alive(pid: int) -> bool:
-    if pid <= 0:
+    """Whether process ``pid`` runs (a zombie does not). Any number is fine: a pid no process can
+    have (0, negative, 2**62) is not alive."""
+    if not isinstance(pid, int) or not 0 < pid <= PID_MAX:
         return False
     try:
         os.kill(pid, 0)
@@ -307,12 +335,12 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, OverflowError):
         return False
     try:  # a zombie (exited, not yet reaped) is dead for our purposes
         with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
+            stat_line = fh.read()
+        return stat_line[stat_line.rindex(b")") + 2 : stat_line.rindex(b")") + 3] not in (b"Z", b"X")
     except (OSError, ValueError):
         return True
 
@@ -366,19 +394,236 @@ def header_info(mm: Any, path: Path) -> RingInfo:
         sidecar_beat_ns=i64(R.H_SIDECAR_BEAT),
         snap_req=u64(R.H_SNAP_REQ),
         alive=state != R.STATE_CLOSED and pid_alive(pid),
+        reserve_pos=u64(R.H_RESERVE_POS),
+        read_seq=u64(R.H_READ_SEQ),
+        strtab_used=u64(R.H_STRTAB_USED),
     )
 
 
-def list_rings(shm_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Ring files in a shared-memory directory, oldest first. A missing directory -> []."""
+POSITION_LIMIT = 1 << 62
+"""Positions and counts at or above this are a corrupt header (a producer writing 1 GB/s would
+need 146 years to get there)."""
+
+
+def header_problem(info: RingInfo, geo: R.Geometry) -> str | None:
+    """Why a ring's header cannot be trusted, or None. Only what holds at every instant of a live
+    producer is checked (the producer's fields are read one at a time while it writes)."""
+    for name in ("write_pos", "reserve_pos", "tail_pos", "read_pos", "seq_next", "read_seq", "dropped"):
+        value = getattr(info, name)
+        if value >= POSITION_LIMIT:
+            return f"{name} {value} is beyond any ring's reach"
+    for name in ("write_pos", "tail_pos", "read_pos"):
+        if getattr(info, name) % 8:
+            return f"{name} {getattr(info, name)} is not a multiple of 8"
+    if info.read_pos > max(info.write_pos, info.reserve_pos):  # a dead producer's last record counts
+        return f"read_pos {info.read_pos} is beyond write_pos {info.write_pos}"
+    if not info.overwrite and info.write_pos - info.read_pos > geo.capacity:
+        return f"write_pos {info.write_pos} is more than a ring ahead of read_pos {info.read_pos}"
+    if info.strtab_used > geo.strtab_cap:
+        return f"strtab_used {info.strtab_used} is beyond the string table's {geo.strtab_cap} bytes"
+    return None
+
+
+# ---- ring files ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file named like a ring that is not one this user's readers take, and why."""
+
+    path: Path
+    reason: str
+    ino: int = 0
+
+
+def _candidate_problem(st: os.stat_result) -> str | None:
+    """Why a file named like a ring is not a ring of this user (None: it may be one)."""
+    if not stat_mod.S_ISREG(st.st_mode):
+        return f"{describe_mode(st)}, not a ring file"
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not by this user ({os.geteuid()})"
+    if st.st_nlink != 1:
+        return f"has {st.st_nlink} hard links (a ring has one)"
+    return None
+
+
+def scan_rings(shm_dir: str | os.PathLike[str] | None = None) -> tuple[list[Path], list[Skipped]]:
+    """The ring files of this user in a shared-memory directory, oldest first, and the files named
+    like rings that are not (another user's, a symbolic link, a hard link, a FIFO, ...). Only
+    names and ``lstat`` are looked at; a missing directory -> ([], [])."""
     directory = Path(shm_dir) if shm_dir is not None else R.default_shm_dir()
     try:
-        names = [e for e in os.scandir(directory)
-                 if R.is_ring_filename(e.name) and e.is_file(follow_symlinks=False)]
+        entries = [e for e in os.scandir(directory) if R.is_ring_filename(e.name)]
     except OSError:
-        return []
-    names.sort(key=lambda e: (e.stat(follow_symlinks=False).st_mtime_ns, e.name))
-    return [Path(e.path) for e in names]
+        return [], []
+    rings: list[tuple[int, str, Path]] = []
+    skipped: list[Skipped] = []
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # gone meanwhile
+        problem = _candidate_problem(st)
+        if problem:
+            skipped.append(Skipped(Path(entry.path), problem, st.st_ino))
+        else:
+            rings.append((st.st_mtime_ns, entry.name, Path(entry.path)))
+    rings.sort()
+    return [p for _, _, p in rings], sorted(skipped, key=lambda s: s.path.name)
+
+
+def list_rings(shm_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Ring files of this user in a shared-memory directory, oldest first (see :func:`scan_rings`)."""
+    return scan_rings(shm_dir)[0]
+
+
+class RingFile:
+    """One ring file opened for reading: the header page is mapped (single 8-byte loads, and for
+    the sidecar single stores of its own fields), everything else is read with ``pread``. A file
+    truncated under the reader is found by ``fstat`` before each access and reported
+    (RingError), so reading never faults (SIGBUS) on a page that is gone.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, writable: bool = False) -> None:
+        self.path = Path(path)
+        flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as exc:
+            raise R.RingError(f"{self.path}: cannot open ring: {exc.strerror or exc}") from None
+        self._fd: int | None = fd
+        self._mm: mmap.mmap | None = None
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise R.RingError(f"{self.path}: {describe_mode(st)}, not a ring file")
+            # the sidecar writes its fields into the ring and deletes it at the end: only this
+            # user's single-link rings; a peek reader reads any regular file it can open
+            problem = _candidate_problem(st) if writable else None
+            if problem is not None:
+                raise R.RingError(f"{self.path}: {problem}")
+            self.ino = st.st_ino
+            if st.st_size < R.HEADER_SIZE:
+                raise R.RingError(f"{self.path}: not a ttlog ring (file too small)")
+            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+            self._mm = mmap.mmap(fd, R.HEADER_SIZE, access=access)
+            self.geo = R.read_geometry(self._mm, str(self.path), st.st_size)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def closed_file(self) -> bool:
+        return self._fd is None
+
+    @property
+    def fd(self) -> int:
+        assert self._fd is not None, "ring file closed"
+        return self._fd
+
+    def check(self) -> None:
+        """RingError if the file is now shorter than its header says (truncated under us)."""
+        size = os.fstat(self.fd).st_size
+        if size < self.geo.file_size:
+            raise R.RingError(f"{self.path.name}: truncated to {size} bytes while being read "
+                              f"(it had {self.geo.file_size})")
+
+    # every access to the mapped header checks first that the file is still whole
+    def u64(self, off: int) -> int:
+        self.check()
+        assert self._mm is not None, "ring file closed"
+        return load_u64(self._mm, off)
+
+    def u32(self, off: int) -> int:
+        self.check()
+        assert self._mm is not None, "ring file closed"
+        return int(struct.unpack_from("<I", self._mm, off)[0])
+
+    def store_u64(self, off: int, value: int) -> None:
+        self.check()
+        assert self._mm is not None, "ring file closed"
+        store_u64(self._mm, off, value)
+
+    def info(self) -> RingInfo:
+        self.check()
+        assert self._mm is not None, "ring file closed"
+        return header_info(self._mm, self.path)
+
+    def pread_into(self, out: memoryview, offset: int) -> None:
+        """Fill ``out`` from file offset ``offset``; RingError if the file ends first."""
+        done = 0
+        n = len(out)
+        while done < n:
+            got = os.preadv(self.fd, [out[done:]], offset + done)
+            if got <= 0:
+                raise R.RingError(f"{self.path.name}: truncated while being read")
+            done += got
+
+    def read_data(self, start: int, out: memoryview) -> None:
+        """Ring positions ``[start, start + len(out))`` into ``out`` (across the wrap)."""
+        geo = self.geo
+        n = len(out)
+        first = min(n, geo.capacity - (start & geo.mask))
+        self.pread_into(out[:first], geo.data_off + (start & geo.mask))
+        if first < n:
+            self.pread_into(out[first:n], geo.data_off)
+
+    def read_strtab(self, table: StringTable, used: int) -> None:
+        """Bring ``table`` up to ``used`` bytes of this ring's string table."""
+        used = min(used, self.geo.strtab_cap)
+        if used <= table.read_to:
+            return
+        raw = bytearray(used - table.read_to)
+        self.pread_into(memoryview(raw), self.geo.strtab_off + table.read_to)
+        table.feed(raw, used)
+
+    def string(self, sid: int) -> str | None:
+        """The text of string ``sid`` in this ring's table, or None (0, out of range, torn)."""
+        used = min(self.u64(R.H_STRTAB_USED), self.geo.strtab_cap)
+        off = sid * 8
+        if sid <= 0 or off + 8 > used:
+            return None
+        head = bytearray(8)
+        self.pread_into(memoryview(head), self.geo.strtab_off + off)
+        n = struct.unpack_from("<I", head)[0]
+        if off + 8 + n > used:
+            return None
+        raw = bytearray(n)
+        self.pread_into(memoryview(raw), self.geo.strtab_off + off + 8)
+        return raw.decode("utf-8", "replace")
+
+    def unpublished_end(self, write_pos: int) -> int:
+        """For a dead producer: the end of a record it committed but never published, else write_pos.
+
+        The producer stores reserve_pos before writing and write_pos after the commit word; a
+        record between them counts only if its commit word is right and it ends exactly at
+        reserve_pos.
+        """
+        geo = self.geo
+        reserve = self.u64(R.H_RESERVE_POS)
+        if reserve <= write_pos or reserve - write_pos > geo.capacity or reserve >= POSITION_LIMIT:
+            return write_pos
+        head = bytearray(8)
+        p = write_pos
+        self.read_data(p, memoryview(head))
+        length, commit = struct.unpack_from("<II", head)
+        if commit == R.pad_marker(p) and length == geo.capacity - (p & geo.mask):
+            p += length
+            if p >= reserve:
+                return write_pos
+            self.read_data(p, memoryview(head))
+            length, commit = struct.unpack_from("<II", head)
+        if commit == R.marker(p) and p + length == reserve and length >= R.REC_HEADER and length % 8 == 0:
+            return reserve
+        return write_pos
 
 
 # ---- batches ------------------------------------------------------------------------------------
@@ -391,8 +636,9 @@ class Batch:
     info: RingInfo
     cols: dict[str, Any]
     strings: StringTable
-    lost: int = 0  # records overwritten before this reader saw them (seq gaps before this batch)
+    lost: int = 0  # records missing from the sequence before and in this batch (overwritten, or corrupt)
     corrupt: int = 0  # times decoding hit a bad record and skipped ahead
+    dropped: int = 0  # records the producer dropped that this batch reports (see docs/FORMAT.md)
 
     def __len__(self) -> int:
         return int(self.cols["n"])
@@ -462,6 +708,53 @@ def _column_values(kname: str, values: Any, count: int) -> list[Any]:
     return list(values)
 
 
+def _max_uint(raw: Any, count: int, width: int) -> int:
+    """The largest of ``count`` little-endian unsigned ints of ``width`` bytes (4 or 8) in ``raw``."""
+    if not count:
+        return 0
+    try:
+        import numpy
+
+        return int(numpy.frombuffer(raw, f"<u{width}", count=count).max())
+    except ImportError:  # pragma: no cover - ttlog runs without numpy; the sidecar has it
+        return max(struct.unpack(f"<{count}{'I' if width == 4 else 'Q'}", bytes(raw[: count * width])))
+
+
+def first_bad_row(cols: dict[str, Any], limit: int) -> int | None:
+    """The first row that cannot be a record a producer wrote, or None: its logger, message or a
+    field key names a string id at or beyond ``limit`` (no such string exists yet), or its seq
+    is at or beyond :data:`POSITION_LIMIT`. ``limit`` is the string table's bytes read
+    (``StringTable.read_to``) / 8."""
+    n = int(cols["n"])
+    bad: int | None = None
+    if _max_uint(cols["seq"], n, 8) >= POSITION_LIMIT:
+        seqs = struct.unpack(f"<{n}Q", cols["seq"][: n * 8])
+        bad = next(i for i, v in enumerate(seqs) if v >= POSITION_LIMIT)
+    for name in ("logger", "message"):
+        if _max_uint(cols[name], n, 4) >= limit:
+            ids = struct.unpack(f"<{n}I", cols[name][: n * 4])
+            row = next(i for i, v in enumerate(ids) if v >= limit)
+            bad = row if bad is None else min(bad, row)
+    for (key_ref, _), (rows_b, _, _) in cols["columns"].items():
+        if isinstance(key_ref, int) and key_ref >= limit and len(rows_b) >= 4:
+            row = struct.unpack_from("<I", rows_b, 0)[0]
+            bad = row if bad is None else min(bad, row)
+    return bad
+
+
+def seq_span(cols: dict[str, Any]) -> tuple[int, int] | None:
+    """The first and last seq of decoded columns, or None if they hold no record."""
+    n = int(cols["n"])
+    if not n:
+        return None
+    return struct.unpack_from("<Q", cols["seq"], 0)[0], struct.unpack_from("<Q", cols["seq"], (n - 1) * 8)[0]
+
+
+def empty_cols(pos: int) -> dict[str, Any]:
+    """Decoded columns holding no record (a batch that only reports counts)."""
+    return decode(b"", pos)
+
+
 # ---- readers ------------------------------------------------------------------------------------
 
 
@@ -471,17 +764,19 @@ class _Cursor:
     seq: int
     lost: int = 0
     corrupt: int = 0
-    recovered: bool = False
-    extra: dict[str, int] = field(default_factory=dict)
+    dropped_seen: int = 0
 
 
 class RingReader:
     """Reads the records of one ring file.
 
     ``consume=False`` (peek): starts at the oldest record still in the ring (or at the newest,
-    with ``from_end=True``), keeps its position to itself and maps the file read-only.
-    ``consume=True`` (the sidecar): starts at the header's read position; ``commit()`` stores how
-    far records have been made safe, so a restarted sidecar resumes exactly there.
+    with ``from_end=True``) and keeps its position to itself.
+    ``consume=True``: starts at the header's read position; ``commit()`` stores how far records
+    have been made safe, so another consuming reader resumes exactly there.
+
+    A ring whose header cannot be trusted (positions out of range, see :func:`header_problem`)
+    or whose file is truncated meanwhile raises RingError (one line) from ``poll``/``info``.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, consume: bool = False, from_end: bool = False,
@@ -489,30 +784,31 @@ class RingReader:
         self.path = Path(path)
         self.consume = consume
         self.max_batch_bytes = max_batch_bytes
-        self._mm: mmap.mmap | None
-        self._mm, self.geo = R.open_ring_map(self.path, writable=consume)
+        self.file = RingFile(self.path, writable=consume)
+        self.geo = self.file.geo
         self.strings = StringTable()
-        mm = self._mm
+        info = self.file.info()
+        problem = header_problem(info, self.geo)
+        if problem is not None:
+            self.file.close()
+            raise R.RingError(f"{self.path}: ring header is inconsistent: {problem}")
         if consume:
-            pos = load_u64(mm, R.H_READ_POS)
-            seq = load_u64(mm, R.H_READ_SEQ)
+            pos, seq = info.read_pos, info.read_seq
         elif from_end:
-            pos = load_u64(mm, R.H_WRITE_POS)
-            seq = load_u64(mm, R.H_SEQ_NEXT)
+            pos, seq = info.write_pos, info.seq_next
         else:
-            pos = load_u64(mm, R.H_TAIL_POS)
-            seq = -1  # learned from the first record
+            pos, seq = info.tail_pos, -1  # the seq is learned from the first record
         self._cur = _Cursor(pos=pos, seq=seq)
-        self._buf = bytearray()  # reused by _copy
-        # drop mode: the producer never writes at or after the read position, which only this
-        # (consuming) reader moves, so its records can be decoded where they lie
-        self._in_place = consume and not struct.unpack_from("<I", mm, R.H_FLAGS)[0] & R.FLAG_OVERWRITE
+        self._buf = bytearray()  # reused by _read
+
+    @property
+    def _mm(self) -> Any:
+        """The mapped header page (for header_info)."""
+        return self.file._mm
 
     # -- context manager --
     def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
+        self.file.close()
 
     def __enter__(self) -> RingReader:
         return self
@@ -529,56 +825,37 @@ class RingReader:
         return self._cur.seq
 
     def info(self) -> RingInfo:
-        assert self._mm is not None
-        return header_info(self._mm, self.path)
+        return self.file.info()
 
-    def _u64(self, off: int) -> int:
-        assert self._mm is not None
-        return load_u64(self._mm, off)
+    def string(self, sid: int) -> str | None:
+        """The text of string ``sid`` in the ring's table (None for 0 or an id not in it)."""
+        return self.file.string(sid)
 
-    def _copy(self, start: int, end: int) -> memoryview:
+    def _read(self, start: int, end: int) -> memoryview:
         """Bytes of ring positions [start, end) as one linear buffer (handles the wrap).
 
         The bytes land in a buffer the reader keeps and reuses (fresh memory for every batch
         costs a page fault per 4 KiB), so the view is valid only until the next call; release it
         when done.
         """
-        mm, geo = self._mm, self.geo
-        assert mm is not None
-        a = geo.data_off + (start & geo.mask)
         n = end - start
-        first = min(n, geo.capacity - (start & geo.mask))
         if len(self._buf) < n:
             self._buf = bytearray(max(n, min(2 * len(self._buf), self.max_batch_bytes)))
-        with memoryview(mm) as src:
-            out = memoryview(self._buf)
-            out[:first] = src[a : a + first]
-            if first < n:
-                out[first:n] = src[geo.data_off : geo.data_off + n - first]
-        return out[:n]
+        out = memoryview(self._buf)[:n]
+        self.file.read_data(start, out)
+        return out
 
     def _decode(self, start: int, stop: int) -> tuple[dict[str, Any], int]:
         """Decode ring positions [start, stop); returns the columns and the start actually used.
 
         Reads as docs/FORMAT.md says: copy, then load ``tail_pos``; records below it may have
-        been overwritten during the copy and are skipped. In drop mode the producer never writes
-        below the read position, so a consuming reader decodes straight from the map (no copy)
-        and checks ``tail_pos`` afterwards all the same; should it have moved past ``start``
-        meanwhile, the batch is read again the usual way.
+        been overwritten during the copy and are skipped.
         """
-        mm, geo = self._mm, self.geo
-        assert mm is not None
         if stop <= start:
             return decode(b"", start), start
-        a = geo.data_off + (start & geo.mask)
-        if self._in_place and (start & geo.mask) + (stop - start) <= geo.capacity:
-            with memoryview(mm) as whole, whole[a : a + stop - start] as part:
-                cols = decode(part, start)
-            if self._u64(R.H_TAIL_POS) <= start:
-                return cols, start
-        data = self._copy(start, stop)
+        data = self._read(start, stop)
         try:
-            tail_after = self._u64(R.H_TAIL_POS)  # read after the copy: anything below was reused
+            tail_after = self.file.u64(R.H_TAIL_POS)  # read after the copy: anything below was reused
             if tail_after > start:
                 skip = min(tail_after, stop) - start
                 start += skip
@@ -588,122 +865,125 @@ class RingReader:
         finally:
             data.release()
 
-    def _unpublished_end(self, write_pos: int) -> int:
-        """For a dead producer: the end of a record it committed but never published, else write_pos.
-
-        The producer stores reserve_pos before writing and write_pos after the commit word; a
-        record between them counts only if its commit word is right and it ends exactly at
-        reserve_pos.
-        """
-        mm, geo = self._mm, self.geo
-        assert mm is not None
-        reserve = self._u64(R.H_RESERVE_POS)
-        if reserve <= write_pos or reserve - write_pos > geo.capacity:
-            return write_pos
-        p = write_pos
-        length, commit = struct.unpack_from("<II", mm, geo.data_off + (p & geo.mask))
-        if commit == R.pad_marker(p) and length == geo.capacity - (p & geo.mask):
-            p += length
-            if p >= reserve:
-                return write_pos
-            length, commit = struct.unpack_from("<II", mm, geo.data_off + (p & geo.mask))
-        if commit == R.marker(p) and p + length == reserve and length >= R.REC_HEADER and length % 8 == 0:
-            return reserve
-        return write_pos
-
     def poll(self, *, final: bool = False) -> Batch:
-        """Records committed since the last poll (at most ``max_batch_bytes`` of them).
+        """Records committed since the last poll (at most ``max_batch_bytes`` of them, or the one
+        record there if it is larger).
 
         ``final=True`` is for a producer known to be dead: it also takes the record that was
         committed but not yet published when the producer died.
         """
-        mm, geo = self._mm, self.geo
-        assert mm is not None
         cur = self._cur
-        self.strings.update(mm, geo)
-        info = header_info(mm, self.path)
+        info = self.file.info()
+        problem = header_problem(info, self.geo)
+        if problem is not None:
+            raise R.RingError(f"{self.path.name}: ring header is inconsistent: {problem}")
+        self.file.read_strtab(self.strings, info.strtab_used)
         write_pos = info.write_pos
-        end = self._unpublished_end(write_pos) if final else write_pos
+        end = self.file.unpublished_end(write_pos) if final else write_pos
         lost_before = cur.lost
         corrupt_before = cur.corrupt
-        tail = self._u64(R.H_TAIL_POS)
+        tail = self.file.u64(R.H_TAIL_POS)
         if cur.pos < tail or cur.pos > end:
             cur.pos = tail  # the records between were overwritten: resume at the oldest intact one
         stop = min(end, cur.pos + self.max_batch_bytes)
         cols, start = self._decode(cur.pos, stop)
+        if not cols["n"] and cols["error"] is None and cols["end"] == start and stop < end:
+            cols, start = self._decode(cur.pos, end)  # one record larger than a batch
         next_pos = cols["end"]
+        # the table again, after the records: every string they name is in it now
+        self.file.read_strtab(self.strings, self.file.u64(R.H_STRTAB_USED))
+        bad = first_bad_row(cols, self.strings.read_to >> 3) if cols["n"] else None
+        if bad is not None:
+            cols = slice_cols(cols, 0, bad)
+            cols["error"] = f"a record names a string that is not in the ring's table (row {bad})"
         if cols["error"] is not None:
             # Past a bad record nothing is known to be aligned: go on from the oldest intact
             # record if the producer has moved its tail beyond it, else from the newest.
             cur.corrupt += 1
-            tail_now = self._u64(R.H_TAIL_POS)
+            tail_now = self.file.u64(R.H_TAIL_POS)
             next_pos = tail_now if tail_now > next_pos else end
-        n = cols["n"]
-        if n:
-            first_seq = struct.unpack_from("<Q", cols["seq"], 0)[0]
-            last_seq = struct.unpack_from("<Q", cols["seq"], (n - 1) * 8)[0]
+        span = seq_span(cols)
+        if span is not None:
+            first_seq, last_seq = span
             if cur.seq >= 0 and first_seq > cur.seq:
                 cur.lost += first_seq - cur.seq
             cur.seq = last_seq + 1
         cur.pos = max(next_pos, start)
-        self.strings.update(mm, geo)
+        dropped = max(0, info.dropped - cur.dropped_seen)
+        cur.dropped_seen = max(cur.dropped_seen, info.dropped)
         return Batch(info=info, cols=cols, strings=self.strings, lost=cur.lost - lost_before,
-                     corrupt=cur.corrupt - corrupt_before)
+                     corrupt=cur.corrupt - corrupt_before, dropped=dropped)
 
     def lost_total(self) -> int:
         return self._cur.lost
 
     def at_end(self, *, final: bool = False) -> bool:
-        end = self._u64(R.H_WRITE_POS)
+        end = self.file.u64(R.H_WRITE_POS)
         if final:
-            end = self._unpublished_end(end)
+            end = self.file.unpublished_end(end)
         return self._cur.pos >= end
+
+    def batches(self, *, final: bool = False, max_bytes: int | None = None) -> Iterator[Batch]:
+        """Poll until the reader is at the end (or has read ``max_bytes``): the one "read what
+        is there" loop. Yields batches with records, and empty ones that carry counts."""
+        budget = max_bytes
+        while True:
+            before = self._cur.pos
+            batch = self.poll(final=final)
+            if len(batch) or batch.corrupt or batch.lost or batch.dropped:
+                yield batch
+            if budget is not None:
+                budget -= max(0, self._cur.pos - before)
+            if self.at_end(final=final) or (not len(batch) and not batch.corrupt):
+                return
+            if budget is not None and budget <= 0:
+                return
+
+    def read_all(self, *, final: bool = False) -> list[Batch]:
+        """Every batch until the end (for tests and one-shot readers); see :meth:`batches`."""
+        return list(self.batches(final=final))
 
     def commit(self, pos: int | None = None, seq: int | None = None, *, drained: int = 0,
                lost: int = 0) -> None:
         """Consuming reader: records before ``pos`` are safe; the producer may reuse their bytes."""
         if not self.consume:
             raise RuntimeError("commit() is for a consuming reader")
-        mm = self._mm
-        assert mm is not None
+        f = self.file
+        f.check()
         pos = self._cur.pos if pos is None else pos
         seq = self._cur.seq if seq is None else seq
         if seq >= 0:
-            store_u64(mm, R.H_READ_SEQ, seq)
-        store_u64(mm, R.H_DRAINED, self._u64(R.H_DRAINED) + drained)
-        store_u64(mm, R.H_LOST, self._u64(R.H_LOST) + lost)
-        store_u64(mm, R.H_READ_POS, pos)  # last: the producer may now reuse the bytes
+            f.store_u64(R.H_READ_SEQ, seq)
+        f.store_u64(R.H_DRAINED, f.u64(R.H_DRAINED) + drained)
+        f.store_u64(R.H_LOST, f.u64(R.H_LOST) + lost)
+        f.store_u64(R.H_READ_POS, pos)  # last: the producer may now reuse the bytes
 
     def snap_done(self) -> int:
         """The snapshot request count the sidecar has last answered (stored in the header)."""
-        return self._u64(R.H_SNAP_DONE)
+        return self.file.u64(R.H_SNAP_DONE)
 
     def set_snap_done(self, value: int) -> None:
-        if self._mm is not None and self.consume:
-            store_u64(self._mm, R.H_SNAP_DONE, value)
+        if self.consume and not self.file.closed_file:
+            self.file.store_u64(R.H_SNAP_DONE, value)
 
     def heartbeat(self, sidecar_pid: int, now_ns: int) -> None:
-        if self._mm is not None and self.consume:
-            struct.pack_into("<qq", self._mm, R.H_SIDECAR_PID, sidecar_pid, now_ns)
-
-    def read_all(self, *, final: bool = False) -> list[Batch]:
-        """Poll until nothing is left (for tests and one-shot readers)."""
-        out = []
-        while True:
-            batch = self.poll(final=final)
-            if len(batch):
-                out.append(batch)
-            if self.at_end(final=final) or (not len(batch) and not batch.corrupt):
-                break
-        return out
+        if self.consume and not self.file.closed_file:
+            self.file.store_u64(R.H_SIDECAR_PID, sidecar_pid & 0xFFFFFFFFFFFFFFFF)
+            self.file.store_u64(R.H_SIDECAR_BEAT, now_ns)
 
 
-def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
-    """Rows [start, stop) of a batch, as a batch of their own (row numbers start at 0 again)."""
-    import bisect
-    from array import array
+def _u32_le(buf: Any) -> array.array[int]:
+    """A buffer of little-endian u32 as an array of ints (row numbers of a field column)."""
+    out = array.array("I")
+    out.frombytes(bytes(buf))
+    if sys.byteorder != "little":
+        out.byteswap()
+    return out
 
-    c = batch.cols
+
+def slice_cols(c: dict[str, Any], start: int, stop: int) -> dict[str, Any]:
+    """Rows [start, stop) of decoded columns, as columns of their own (row numbers start at 0).
+    Pure Python (the sidecar runs without numpy); it runs once per part boundary, not per event."""
     n = c["n"]
     start, stop = max(0, start), min(n, stop)
     count = max(0, stop - start)
@@ -723,12 +1003,13 @@ def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
     }
     width = {"int": 8, "float": 8, "bool": 1}
     for key, (rows_b, values, cuts) in c["columns"].items():
-        rows = array("I")
-        rows.frombytes(bytes(rows_b))
+        rows = _u32_le(rows_b)
         a, b = bisect.bisect_left(rows, start), bisect.bisect_left(rows, stop)
         if a == b:
             continue
-        new_rows = array("I", (r - start for r in rows[a:b]))
+        new_rows = array.array("I", [r - start for r in rows[a:b]])
+        if sys.byteorder != "little":
+            new_rows.byteswap()
         kname = key[1]
         if kname in width:
             w = width[kname]
@@ -741,4 +1022,10 @@ def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
             new_values = values[a:b]
         cols["columns"][key] = (bytearray(new_rows.tobytes()), new_values,
                                 [r - start for r in cuts if start <= r < stop])
-    return Batch(info=batch.info, cols=cols, strings=batch.strings, lost=batch.lost, corrupt=batch.corrupt)
+    return cols
+
+
+def slice_batch(batch: Batch, start: int, stop: int) -> Batch:
+    """Rows [start, stop) of a batch, as a batch of their own (row numbers start at 0 again)."""
+    return Batch(info=batch.info, cols=slice_cols(batch.cols, start, stop), strings=batch.strings,
+                 lost=batch.lost, corrupt=batch.corrupt, dropped=batch.dropped)

@@ -3,35 +3,47 @@
 Invariants:
 - A snapshot appears under its final name only when complete and on disk: it is written to a
   temporary file (O_EXCL, O_NOFOLLOW, mode 0600) in the same directory, fsynced, linked to its
-  final name and the directory fsynced. A failed write raises :class:`SnapshotError` (one line)
-  and leaves no temporary file behind.
+  final name and the directory fsynced (:mod:`ttlog.files`). A failed write raises
+  :class:`SnapshotError` (one line) and leaves no temporary file behind.
 - An existing file is never replaced: a name that is taken gets a counter.
+- Retention deletes only files the sidecar wrote and recorded in the directory's manifest (the
+  same inode, a regular file of this user); a file anyone else put there is never deleted.
 - No UI library, no polars, no numpy, no third-party package here.
 """
 
 from __future__ import annotations
 
-import errno
+import calendar
+import contextlib
+import contextvars
+import fcntl
 import os
 import re
+import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .cbor import Decoder, Incomplete
+from .files import clean_orphans, replace_file, write_new
 from .lz4frame import MAGIC as LZ4_MAGIC
 from .lz4frame import FrameHeader, block_content, iter_blocks, read_frame_header, write_frame
 
 __all__ = [
     "SUFFIX",
     "SnapshotError",
+    "MANIFEST_NAME",
     "apply_retention",
+    "before_link",
+    "clean_temp_files",
     "list_snapshots",
     "read_header",
+    "record_written",
     "snapshot_filename",
     "snapshot_sort_key",
     "write_atomic",
+    "written_snapshots",
 ]
 
 SUFFIX = ".ttsnap"
@@ -65,63 +77,37 @@ def snapshot_filename(service: str, pid: int, created_ns: int, reason: str, coun
 
 
 _write_fd = os.write  # a seam for tests (a full disk)
+_BEFORE_LINK: contextvars.ContextVar[Callable[[Path, os.stat_result], None] | None] = contextvars.ContextVar(
+    "ttlog_store_before_link", default=None)
+
+
+@contextlib.contextmanager
+def before_link(hook: Callable[[Path, os.stat_result], None]) -> Iterator[None]:
+    """Within this block, every snapshot :func:`write_atomic` writes is handed to ``hook(temporary
+    path, stat)`` once it is complete and fsynced, before it is linked to its final name (the
+    sidecar records its intent there, so a kill at any point repeats and loses nothing)."""
+    token = _BEFORE_LINK.set(hook)
+    try:
+        yield
+    finally:
+        _BEFORE_LINK.reset(token)
 
 
 def write_atomic(directory: Path, name: str, pieces: Iterator[Any], level: int) -> Path:
     """Compress ``pieces`` into one LZ4 frame in a new file called ``name`` (or with a counter).
 
     A worker thread compresses and writes (LZ4 and write() release the GIL) while this thread
-    encodes the next chunk.
+    encodes the next chunk. The file is placed by :func:`ttlog.files.write_new`.
     """
     where = f"snapshot {name} in {directory}"
     if not directory.is_dir():
         raise SnapshotError(f"cannot write {where}: no such directory")
-    tmp = directory / f".{name}.{os.urandom(6).hex()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(tmp, flags, 0o600)
-    except OSError as exc:
-        raise SnapshotError(f"cannot write {where}: {exc.strerror or exc}") from None
-    final = None
-    try:
-        try:
-            _compress_to(fd, pieces, level)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        counter = 0
-        while True:
-            candidate = directory / _with_counter(name, counter)
-            try:
-                os.link(tmp, candidate)
-                final = candidate
-                break
-            except FileExistsError:
-                counter += 1
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                    raise
-                if candidate.exists() or candidate.is_symlink():  # no hard links here: rename
-                    counter += 1
-                    continue
-                os.rename(tmp, candidate)
-                final = candidate
-                break
-        _fsync_dir(directory)
+        return write_new(directory, name, lambda fd: _compress_to(fd, pieces, level),
+                         counter=_with_counter, before_link=_BEFORE_LINK.get())
     except (OSError, MemoryError) as exc:
-        if final is not None:
-            try:
-                final.unlink()
-            except OSError:
-                pass
         why = getattr(exc, "strerror", None) or one_line(exc) or type(exc).__name__
         raise SnapshotError(f"cannot write {where}: {why}") from None
-    finally:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-    return final
 
 
 def _compress_to(fd: int, pieces: Iterator[Any], level: int) -> None:
@@ -144,27 +130,13 @@ def _write_all(fd: int, parts: list[bytes]) -> None:
             view = view[written:]
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
-    finally:
-        os.close(dfd)
-
-
 def snapshot_sort_key(path: str | os.PathLike[str]) -> tuple[int, str]:
     """Oldest first: the UTC time in the file name (else the file's mtime), then the name."""
     p = Path(path)
     m = _NAME_TIME.search(p.name)
     if m:
         try:
-            secs = time.mktime(time.strptime(m.group(1), "%Y%m%dT%H%M%S")) - time.timezone
+            secs = calendar.timegm(time.strptime(m.group(1), "%Y%m%dT%H%M%S"))
             return int(secs) * 10**9 + int(m.group(2)) * 1000, p.name
         except (ValueError, OverflowError):
             pass
@@ -186,39 +158,138 @@ def list_snapshots(directory: str | os.PathLike[str]) -> list[Path]:
     return entries
 
 
+MANIFEST_NAME = ".ttlog-sidecar-manifest"
+"""The snapshots the sidecar wrote into a directory, one ``<inode> <name>`` a line: retention
+deletes only these (a file someone else put there is never deleted)."""
+_MANIFEST_LINE = re.compile(r"^(\d+) ([^/\x00]+" + re.escape(SUFFIX) + r")$")
+
+
+def _open_manifest(directory: Path, *, create: bool) -> int | None:
+    """The manifest's fd, locked exclusively; None if there is none, or it is not a regular file
+    of this user (a planted FIFO or link is never followed nor trusted)."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags |= os.O_CREAT if create else 0
+    try:
+        fd = os.open(directory / MANIFEST_NAME, flags, 0o600)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        os.close(fd)
+        return None
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def record_written(directory: str | os.PathLike[str], paths: list[Path]) -> None:
+    """Add snapshots this sidecar wrote to the directory's manifest (see :data:`MANIFEST_NAME`)."""
+    fd = _open_manifest(Path(directory), create=True)
+    if fd is None:
+        raise OSError(f"{Path(directory) / MANIFEST_NAME}: not a regular file of this user")
+    try:
+        lines = []
+        for p in paths:
+            with contextlib.suppress(OSError):
+                lines.append(f"{os.stat(p, follow_symlinks=False).st_ino} {Path(p).name}\n")
+        os.write(fd, "".join(lines).encode())
+    finally:
+        os.close(fd)
+
+
+def _read_manifest(fd: int) -> dict[str, int]:
+    chunks = []
+    offset = 0
+    while True:
+        part = os.pread(fd, 1 << 20, offset)
+        if not part:
+            break
+        chunks.append(part)
+        offset += len(part)
+    out: dict[str, int] = {}
+    for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+        m = _MANIFEST_LINE.match(line)
+        if m and not m.group(2).startswith("."):
+            out[m.group(2)] = int(m.group(1))
+    return out
+
+
+def written_snapshots(directory: str | os.PathLike[str]) -> list[Path]:
+    """The snapshots in ``directory`` that the sidecar wrote (listed in its manifest, still the
+    same file, a regular file of this user), oldest first."""
+    fd = _open_manifest(Path(directory), create=False)
+    if fd is None:
+        return []
+    try:
+        listed = _read_manifest(fd)
+    finally:
+        os.close(fd)
+    return [p for p in list_snapshots(directory) if _is_listed(p, listed)]
+
+
+def _is_listed(path: Path, listed: dict[str, int]) -> bool:
+    ino = listed.get(path.name)
+    if ino is None:
+        return False
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return st.st_ino == ino and stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+
+
 def apply_retention(directory: str | os.PathLike[str], *, max_files: int | None = None,
                     max_bytes: int | None = None) -> list[Path]:
-    """Delete the oldest snapshots until at most ``max_files`` remain, using at most ``max_bytes``.
+    """Delete the oldest snapshots the sidecar wrote (see :func:`written_snapshots`) until at most
+    ``max_files`` of them remain, using at most ``max_bytes``; other files are never touched.
 
-    The newest snapshot is always kept, even if it alone is larger than ``max_bytes``. Files
-    that vanish meanwhile are skipped. Returns the paths deleted.
+    The newest is always kept, even if it alone is larger than ``max_bytes``. Files that vanish
+    meanwhile are skipped. The manifest forgets what is gone. Returns the paths deleted.
     """
-    files = list_snapshots(directory)
-    sizes = []
-    for p in files:
-        try:
-            sizes.append(p.stat().st_size)
-        except OSError:
-            sizes.append(0)
-    total = sum(sizes)
-    count = len(files)
-    deleted = []
-    for p, size in zip(files[:-1], sizes[:-1], strict=True):
-        over_files = max_files is not None and count > max(1, max_files)
-        over_bytes = max_bytes is not None and total > max_bytes
-        if not (over_files or over_bytes):
-            break
-        try:
-            p.unlink()
-            deleted.append(p)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            continue
-        count -= 1
-        total -= size
+    directory = Path(directory)
+    fd = _open_manifest(directory, create=False)
+    if fd is None:
+        return []
+    try:
+        listed = _read_manifest(fd)
+        files = [p for p in list_snapshots(directory) if _is_listed(p, listed)]
+        sizes = []
+        for p in files:
+            try:
+                sizes.append(p.stat().st_size)
+            except OSError:
+                sizes.append(0)
+        total = sum(sizes)
+        count = len(files)
+        deleted = []
+        for p, size in zip(files[:-1], sizes[:-1], strict=True):
+            over_files = max_files is not None and count > max(1, max_files)
+            over_bytes = max_bytes is not None and total > max_bytes
+            if not (over_files or over_bytes):
+                break
+            try:
+                p.unlink()
+                deleted.append(p)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+            count -= 1
+            total -= size
+        kept = {p.name for p in files} - {p.name for p in deleted}
+        if len(listed) > 2 * len(kept) + 64:  # forget what is gone, now and then
+            body = "".join(f"{listed[name]} {name}\n" for name in sorted(kept))
+            with contextlib.suppress(OSError):
+                replace_file(directory / MANIFEST_NAME, body.encode())
+    finally:
+        os.close(fd)
     return deleted
 
+
+def clean_temp_files(directory: str | os.PathLike[str], *, alive: Callable[[int], bool],
+                     keep: Callable[[Path], bool] | None = None) -> list[Path]:
+    """Remove temporary snapshot files that writers killed mid-write left behind (see
+    :func:`ttlog.files.clean_orphans`); returns them."""
+    return clean_orphans(Path(directory), alive=alive, keep=keep)
 
 
 MAX_HEADER_BYTES = 64 << 20

@@ -87,6 +87,21 @@ def test_snapshot_needs_a_live_ring_and_a_sidecar(run: Callable[..., Ran], tmp_p
     assert not (tmp_path / ".ttlog-requests").exists(), "no request is left when nothing will act on it"
 
 
+def test_snapshot_request_that_cannot_be_written_is_one_line(
+        run: Callable[..., Ran], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request directory is taken by a file that is not this user's directory: one line, exit
+    2, and the file is left as it was."""
+    import ttlog.sidecar
+
+    fill_ring(tmp_path, service="trader", pid=os.getpid(), events=EVENTS)
+    (tmp_path / ".ttlog-requests").write_text("not a directory")
+    monkeypatch.setattr(ttlog.sidecar, "sidecar_running", lambda shm: True)
+    ran = run("snapshot", "trader", "--shm-dir", tmp_path)
+    assert ran.exit_code == 2 and ran.stderr.count("\n") == 1, ran.stderr
+    assert "cannot ask the sidecar for a snapshot" in ran.stderr and "Traceback" not in ran.stderr
+    assert (tmp_path / ".ttlog-requests").read_text() == "not a directory"
+
+
 def test_snapshot_asks_the_running_sidecar(run: Callable[..., Ran], tmp_path: Path) -> None:
     shm, snaps = tmp_path / "shm", tmp_path / "snaps"
     shm.mkdir()

@@ -105,7 +105,7 @@ def snapshot_events(snaps: Path) -> tuple[list[dict[str, Any]], list[str], dict[
         snap = read_snapshot(path)
         reasons.append(snap.info.reason)
         events.extend(snap.iter_events())
-        totals["dropped"] = max(totals["dropped"], snap.info.dropped)
+        totals["dropped"] += snap.info.dropped  # each file: what happened since the previous one
         totals["lost"] += snap.info.lost
     events.sort(key=lambda e: e["seq"])
     return events, reasons, totals

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from ttlog import ring as R
 from ttlog.codec import SnapshotWriter, write_snapshot
 from ttlog.reader import Batch, ObjText, RingReader
-from ttlog.store import SnapshotError, apply_retention, list_snapshots
+from ttlog.store import SnapshotError, apply_retention, list_snapshots, record_written
 
 from ttview.decode import Snapshot, read_snapshot, snapshot_info
 
@@ -457,6 +457,8 @@ def test_retention_deletes_oldest_and_keeps_newest(tmp_path: Path) -> None:
              for i in range(6)]
     (out / "notes.txt").write_text("not a snapshot")
     assert list_snapshots(out) == paths
+    assert apply_retention(out, max_files=1) == []  # nothing is the sidecar's until recorded
+    record_written(out, paths)
     assert apply_retention(out) == []
     assert apply_retention(out, max_files=4) == paths[:2]
     size = paths[-1].stat().st_size
@@ -640,9 +642,9 @@ def test_engine_snapshot_stays_callable_and_imports_no_polars() -> None:
 # ---- hostile rings ------------------------------------------------------------------------------
 
 
-def test_huge_string_ids_in_a_ring_cost_no_memory(tmp_path: Path) -> None:
-    """A logger id 0xFFFFFFFF (and a message id far past the table) in the first records: the
-    writer's id maps stay bounded by the ring's string table, and the ids read as unresolved."""
+def test_huge_string_ids_cost_the_writer_no_memory(tmp_path: Path) -> None:
+    """Batches whose logger id is 0xFFFFFFFF (and a message id far past the table): the writer's
+    id maps stay bounded by the string table, and the ids read as unresolved."""
     import tracemalloc
 
     ring, path = py_ring(tmp_path)
@@ -650,13 +652,9 @@ def test_huge_string_ids_in_a_ring_cost_no_memory(tmp_path: Path) -> None:
     for i in range(4):
         log.info("m", i=i)
     ring.unmap()
-    data = bytearray(path.read_bytes())
-    rec = R.read_geometry(data, str(path)).data_off
-    struct.pack_into("<I", data, rec + 28, 0xFFFFFFFF)  # the first record's logger id
-    rec += struct.unpack_from("<I", data, rec)[0]
-    struct.pack_into("<I", data, rec + 32, 0xFFFFFFF0)  # the second record's message id
-    path.write_bytes(data)
     batches = RingReader(path).read_all()
+    struct.pack_into("<I", batches[0].cols["logger"], 0, 0xFFFFFFFF)
+    struct.pack_into("<I", batches[0].cols["message"], 4, 0xFFFFFFF0)
     tracemalloc.start()
     try:
         writer = SnapshotWriter()
@@ -671,3 +669,24 @@ def test_huge_string_ids_in_a_ring_cost_no_memory(tmp_path: Path) -> None:
     assert [e["logger"] for e in events] == [f"<string {0xFFFFFFFF}?>", "x", "x", "x"]
     assert [e["message"] for e in events] == ["m", f"<string {0xFFFFFFF0}?>", "m", "m"]
     assert [e["fields"]["i"] for e in events] == [0, 1, 2, 3]
+
+
+def test_a_ring_record_naming_an_unknown_string_is_counted_corrupt(tmp_path: Path) -> None:
+    """The reader reads the string table after the records, so every string a producer's record
+    names is in it: a record naming one past the table is hostile or corrupt. It is counted and
+    said, and no event is made up from it."""
+    ring, path = py_ring(tmp_path)
+    log = R.PyLogger(ring, "x")
+    for i in range(4):
+        log.info("m", i=i)
+    ring.unmap()
+    data = bytearray(path.read_bytes())
+    rec = R.read_geometry(data, str(path)).data_off
+    rec += struct.unpack_from("<I", data, rec)[0]
+    struct.pack_into("<I", data, rec + 28, 0xFFFFFFFF)  # the second record's logger id
+    path.write_bytes(data)
+    batches = RingReader(path).read_all()
+    assert sum(b.corrupt for b in batches) == 1
+    assert any("not in the ring's table" in (b.cols["error"] or "") for b in batches)
+    rows = sum(int(b.cols["n"]) for b in batches)
+    assert rows == 1  # the record before it; nothing after a bad record is trusted

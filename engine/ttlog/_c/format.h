@@ -72,7 +72,8 @@
     X(H_SIDECAR_BEAT, 408) /* i64 */                                                                \
     X(H_DRAINED, 416)      /* u64 */                                                                \
     X(H_LOST, 424)         /* u64 */                                                                \
-    X(H_SNAP_DONE, 432)    /* u64 */
+    X(H_SNAP_DONE, 432)    /* u64 */                                                                \
+    X(H_DROPPED_REPORTED, 440) /* u64, sidecar-written */
 
 /* The fixed header of a record: X(NAME, byte offset); REC_HEADER bytes in all. */
 #define TTLOG_RECORD_FIELDS(X)                                                                      \
