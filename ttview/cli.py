@@ -150,7 +150,9 @@ app = typer.Typer(
 SnapshotPaths = Annotated[
     list[Path] | None,
     typer.Argument(
-        help="Snapshot files, directories (every *.ttsnap inside) or globs; merged by time "
+        help="Snapshot files, directories (every *.ttsnap inside) or globs; merged by time. A "
+        "Parquet export (a .parquet file, or a directory of them such as a --partition-by "
+        "dataset) is read as a source too "
         "[default: the newest snapshots in the snapshot directory, else the bundled samples].",
         show_default=False,
         metavar="PATH",
@@ -159,7 +161,9 @@ SnapshotPaths = Annotated[
 RequiredSnapshotPaths = Annotated[
     list[Path],
     typer.Argument(
-        help="Snapshot files, directories (every *.ttsnap inside) or globs; merged by time.",
+        help="Snapshot files, directories (every *.ttsnap inside) or globs; merged by time. A "
+        "Parquet export (a .parquet file, or a directory of them such as a --partition-by "
+        "dataset) is read as a source too.",
         show_default=False,
         metavar="PATH",
     ),

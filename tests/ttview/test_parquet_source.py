@@ -46,7 +46,8 @@ def test_a_partitioned_dataset_is_one_table(events: pl.DataFrame, tmp_path: Path
     assert len(list(out.rglob("*.parquet"))) >= len(files)
     assert open_parquet([out]).total == 2 * events.height
     # DuckDB reads the same dataset as one table, with the same numbers
-    duckdb = pytest.importorskip("duckdb")  # in the test extra
+    import duckdb  # in the test extra
+
     got = duckdb.sql(f"select service, count(*) as n, quantile_cont(latency_us, 0.99) as p99 "
                      f"from read_parquet('{out}/**/*.parquet', hive_partitioning=true) group by all order by 1").fetchall()
     doubled = pl.concat([events, events])
@@ -68,6 +69,33 @@ def test_the_cli_reads_parquet_like_snapshots(events: pl.DataFrame, tmp_path: Pa
 
     a, b = json.loads(snap.stdout), json.loads(pq.stdout)
     assert a["groups"] == b["groups"] and a["total"] == b["total"] and a["events"] == b["events"]
+
+
+def test_many_hosts_in_one_tree_as_readme_shows(events: pl.DataFrame, tmp_path: Path) -> None:
+    """README's multi-host layout: each host exports into ``host=NAME``; ttview, DuckDB and polars
+    read the tree as one table with a host column, and agree on every count."""
+    import json
+
+    import duckdb
+
+    root = tmp_path / "ttlog"
+    cmd = [sys.executable, "-m", "ttview"]
+    md = sorted(SAMPLES.glob("*md-recorder*.ttsnap"))
+    for host, paths in (("alpha", [SAMPLES]), ("beta", md)):
+        ran = subprocess.run([*cmd, "export", *map(str, paths), "-F", "parquet", "--partition-by",
+                              "service,date", "-o", str(root / f"host={host}")], capture_output=True, text=True)
+        assert ran.returncode == 0, ran.stderr
+    beta = load_snapshots(md).frame.height
+    assert 0 < beta < events.height
+    ran = subprocess.run([*cmd, "stats", str(root), "-g", "host", "--json"], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    ours = {g["host"]: g["count"] for g in json.loads(ran.stdout)["groups"]}
+    assert ours == {"alpha": events.height, "beta": beta}
+    got = dict(duckdb.sql(f"select host, count(*) from read_parquet('{root}/**/*.parquet', "
+                          f"hive_partitioning = true, union_by_name = true) group by all").fetchall())
+    assert got == ours
+    lazy = pl.scan_parquet(root / "**/*.parquet", hive_partitioning=True, missing_columns="insert")
+    assert dict(lazy.group_by("host").len().collect().rows()) == ours
 
 
 def test_a_file_that_is_not_parquet_is_named(tmp_path: Path) -> None:
