@@ -274,6 +274,22 @@ class Catalog:
             if frame.height:
                 yield frame
 
+    def read_span(self, hints: ChunkBounds | None = None) -> tuple[int, int] | None:
+        """The first and last event time of what a scan with ``hints`` gave, from the chunk index
+        (checked against each chunk read): every planned non-empty chunk before its file's first
+        bad one. Ask it after the scan: a bad chunk found by the scan moves it. None: no event."""
+        lo = hi = None
+        for k, chunks in self.plan(hints):
+            with self._lock:
+                bad = self._broken.get(k)
+            for i in chunks:
+                stat = self.files[k].info.chunks[i]
+                if (bad is not None and i >= bad) or not stat.n:
+                    continue
+                lo = stat.ts_min if lo is None else min(lo, stat.ts_min)
+                hi = stat.ts_max if hi is None else max(hi, stat.ts_max)
+        return None if lo is None else (lo, hi)
+
     def _gone(self, k: int, i: int) -> bool:
         """Whether chunk ``i`` of file ``k`` is at or after a chunk found bad (so left out)."""
         with self._lock:
@@ -425,6 +441,13 @@ class EventSource:
     catalog: Catalog | None = None
     hints: ChunkBounds | None = None
     predicate: pl.Expr | None = None
+
+    def time_span(self) -> tuple[int, int] | None | bool:
+        """After :meth:`batches`: the first and last event time (None: no event) when the index
+        gives it exactly (snapshots, no filter), so ``ts`` need not be decoded; False otherwise."""
+        if self.catalog is None or self.predicate is not None:
+            return False
+        return self.catalog.read_span(self.hints)
 
     def batches(self, exprs: Sequence[pl.Expr]) -> Iterator[pl.DataFrame]:
         """Batches of ``exprs`` over the events (each expression named)."""

@@ -132,7 +132,9 @@ def summarize(lazy: Any, *, key: pl.Expr | None, value: pl.Expr | None,
     if value is not None:
         x = value.cast(pl.Float64)
         exprs.append(pl.when(x.is_finite()).then(x).alias("x"))
-    if with_time:
+    span_of = getattr(lazy, "time_span", None)
+    from_index = with_time and span_of is not None and span_of() is not False
+    if with_time and not from_index:  # (an unfiltered scan of snapshots has it from the index)
         exprs.append(pl.col("ts").dt.epoch("ns").alias("t"))
     out = Summary()
     index: dict[Any, int] = {}
@@ -169,7 +171,7 @@ def summarize(lazy: Any, *, key: pl.Expr | None, value: pl.Expr | None,
                 out.nonpositive[code] += row["nonpositive"]
                 out.min[code] = row["min"] if out.min[code] is None else min(out.min[code], row["min"])
                 out.max[code] = row["max"] if out.max[code] is None else max(out.max[code], row["max"])
-        if with_time:
+        if with_time and not from_index:
             lo, hi = batch.select(pl.col("t").min().alias("lo"), pl.col("t").max().alias("hi")).row(0)
             if lo is not None:
                 out.ts_min = lo if out.ts_min is None else min(out.ts_min, lo)
@@ -192,6 +194,10 @@ def summarize(lazy: Any, *, key: pl.Expr | None, value: pl.Expr | None,
                 _sketch_add(out, c, v)
             held_codes, held_values = [], []
         _sketch_add(out, codes, xs)
+    if from_index:
+        span = span_of()
+        if span:
+            out.ts_min, out.ts_max = span
     if value is not None and out.sketch is None:
         out.values = pl.DataFrame({
             "code": np.concatenate(held_codes) if held_codes else np.zeros(0, np.uint32),
