@@ -460,8 +460,10 @@ class SnapshotFile:
         start, stop = self.offsets[i], self.offsets[i + 1]
         budget = stat.bytes if stat.bytes is not None else chunk_budget(stat.n, stop - start)
         stream = BlockStream(self._data, self.layout, start, stop, budget)
-        chunk = cbor2.CBORDecoder(stream).decode()
-        _need(stream.at_end(), f"chunk {i} does not end where its blocks do")
+        data = stream.content()  # the chunk's blocks joined, then one C decode of them
+        content = io.BytesIO(data)
+        chunk = cbor2.CBORDecoder(content).decode()
+        _need(content.tell() == len(data), f"chunk {i} does not end where its blocks do")
         _need(stat.bytes is None or stream.inflated == stat.bytes, f"chunk {i} is not the size its index says")
         _check_stats(chunk, stat, i)
         return chunk

@@ -189,33 +189,48 @@ class BlockStream:
     def _next_block(self) -> bool:
         if self._pos >= self._stop:
             return False
+        block = self._block()
+        self._buf = self._buf[self._off :] + block if self._off < len(self._buf) else block
+        self._off = 0
+        return True
+
+    def _block(self) -> bytes:
+        """The next block, checked and inflated (within the budget)."""
         layout = self._layout
+        extra = 4 if layout.block_checksum else 0
         word = u32(self._data, self._pos)
         length = word & 0x7FFFFFFF
         begin = self._pos + 4
-        raw = self._data[begin : begin + length]
-        self._pos = begin + length + (4 if layout.block_checksum else 0)
+        raw = self._data[begin : begin + length + extra]  # the block and its checksum, one read
+        self._pos = begin + length + extra
+        if len(raw) != length + extra:
+            raise FrameError("truncated snapshot (an LZ4 block is cut)")
         if layout.block_checksum and _XXH32 is None:
-            block = self._checked_by_lz4(word, raw, begin + length)
+            block = self._checked_by_lz4(word, raw)
         else:
-            if layout.block_checksum:  # the block's xxHash32 (C), before a byte of it is used
-                check = self._data[begin + length : self._pos]
-                if len(raw) != length or int.from_bytes(check, "little") != _XXH32(raw):
+            if extra:
+                raw, check = raw[:length], raw[length:]
+                if int.from_bytes(check, "little") != _XXH32(raw):  # before a byte of it is used
                     raise FrameError("corrupt snapshot (an LZ4 block's checksum does not match)")
             block = bytes(raw) if word & 0x80000000 else _inflate(raw, layout.block_max)
         self.inflated += len(block)
         if self.inflated > self._budget:
             raise FrameError(f"corrupt snapshot (inflates to more than the {self._budget:,} bytes its "
                              "header allows)")
-        self._buf = self._buf[self._off :] + block if self._off < len(self._buf) else block
-        self._off = 0
-        return True
+        return block
 
-    def _checked_by_lz4(self, word: int, raw: bytes, check_at: int) -> bytes:
-        """Without the C kernels: the block as a frame of its own, inflated and its checksum
-        checked by the ``lz4`` package (slower than inflating the block alone)."""
-        framed = b"".join((self._header, word.to_bytes(4, "little"), raw, self._data[check_at : self._pos],
-                           _END_MARK))
+    def content(self) -> bytes:
+        """Everything not yet read, to the stop: the blocks joined once (no growing buffer)."""
+        parts = [self._buf[self._off :]] if self._off < len(self._buf) else []
+        self._buf, self._off = b"", 0
+        while self._pos < self._stop:
+            parts.append(self._block())
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _checked_by_lz4(self, word: int, raw: bytes) -> bytes:
+        """Without the C kernels: the block (``raw``: its bytes, then its checksum) as a frame of
+        its own, inflated and its checksum checked by the ``lz4`` package (slower)."""
+        framed = b"".join((self._header, word.to_bytes(4, "little"), raw, _END_MARK))
         try:
             return lz4.frame.decompress(framed)
         except Exception as exc:  # noqa: BLE001 - any failure of the LZ4 library is a bad file
@@ -229,11 +244,7 @@ class BlockStream:
 
     def read(self, n: int = -1) -> bytes:
         if n < 0:
-            while self._next_block():
-                pass
-            out = self._buf[self._off :]
-            self._buf, self._off = b"", 0
-            return out
+            return self.content()
         while len(self._buf) - self._off < n:
             if not self._next_block():
                 break
