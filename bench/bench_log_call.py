@@ -64,7 +64,8 @@ def make_engine(impl: str, directory: str) -> tuple[Any, Any, Any]:
         ring_cls, logger_cls = R.PyRing, R.PyLogger
     # overwrite mode: no consumer runs during the benchmark, and a full ring must not turn
     # the measured calls into cheap drops
-    path = R.create_ring_file(directory, service=f"bench-{impl}", ring_size="256MiB", overflow="overwrite", level="INFO")
+    path = R.create_ring_file(directory, service=f"bench-{impl}", ring_size="256MiB", overflow="overwrite",
+                              level="INFO")
     ring = ring_cls()
     ring.map(path)
     return ring, logger_cls(ring, "orders"), path
@@ -98,9 +99,10 @@ def main() -> None:
     for impl in impls:
         ring, log, path = make_engine(impl, tmp)
         label = "C" if impl == "c" else "pure-Python twin"
-        results[f"engine-{impl}"] = measure(f"engine ({label}), enabled, 3 fields", f"log.info({three})", {"log": log})
-        results[f"engine-{impl}-disabled"] = measure(f"engine ({label}), disabled level", f"log.debug({three})",
-                                                     {"log": log})
+        results[f"engine-{impl}"] = measure(f"engine ({label}), enabled, 3 fields", f"log.info({three})",
+                                            {"log": log})
+        results[f"engine-{impl}-disabled"] = measure(f"engine ({label}), disabled level",
+                                                     f"log.debug({three})", {"log": log})
         ring.unmap()
         os.unlink(path)
 
@@ -110,7 +112,8 @@ def main() -> None:
     std.propagate = False
     std.setLevel(logging.INFO)
     std.addHandler(logging.handlers.QueueHandler(q))
-    results["stdlib"] = measure("stdlib logging + QueueHandler", f'log.info("Order placed", {extra})', {"log": std})
+    results["stdlib"] = measure("stdlib logging + QueueHandler", f'log.info("Order placed", {extra})',
+                                {"log": std})
     while not q.empty():
         q.get_nowait()
     try:
@@ -121,16 +124,18 @@ def main() -> None:
         pico = picologging.getLogger("bench.pico")
         pico.setLevel(picologging.INFO)
         pico.addHandler(picologging.handlers.QueueHandler(pq))
-        results["pico"] = measure("picologging + QueueHandler", f'log.info("Order placed", {extra})', {"log": pico})
+        results["pico"] = measure("picologging + QueueHandler", f'log.info("Order placed", {extra})',
+                                  {"log": pico})
     except ImportError:
         pass
     loop = per_call_ns("pass", {}, calls, repeats)
     tcost = timer_cost(samples)
 
     print("## Log call cost\n")
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; {calls:,} calls x {repeats} repeats (median); "
-          f"percentiles over {samples:,} individually timed calls. timeit loop overhead {loop:.1f} ns/iteration "
-          f"(included in every row). perf_counter_ns pair costs {tcost:.0f} ns (included in the percentiles).\n")
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; {calls:,} calls x {repeats} repeats "
+          f"(median); percentiles over {samples:,} individually timed calls. timeit loop overhead "
+          f"{loop:.1f} ns/iteration (included in every row). perf_counter_ns pair costs {tcost:.0f} ns "
+          f"(included in the percentiles).\n")
     print("| call | ns/call | vs no-op fn | p50 | p99 | p99.9 | max |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, ns, pct in rows:

@@ -60,7 +60,8 @@ def run_rss(argv: list[str], *, timeout: float = 3600) -> dict[str, Any]:
     def drain(name: str, stream: Any) -> None:
         chunks[name] = stream.read()
 
-    readers = [threading.Thread(target=drain, args=(n, s)) for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    readers = [threading.Thread(target=drain, args=(n, s))
+               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
     for t in readers:
         t.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -82,8 +83,8 @@ src = f"read_parquet('{path}')"
 out = {}
 con = duckdb.connect()
 t = time.perf_counter()
-stats = con.sql(f"select logger, count(*), quantile_cont(latency_us, [0.5, 0.9, 0.99, 0.999]), max(latency_us) "
-                f"from {src} group by logger order by 2 desc").fetchall()
+stats = con.sql(f"select logger, count(*), quantile_cont(latency_us, [0.5, 0.9, 0.99, 0.999]), "
+                f"max(latency_us) from {src} group by logger order by 2 desc").fetchall()
 out["stats"] = time.perf_counter() - t
 t = time.perf_counter()
 lo, hi, q = con.sql(f"select min(latency_us), max(latency_us), quantile_cont(latency_us, [0.5, 0.99, 0.999]) "
@@ -92,7 +93,8 @@ bins = con.sql(f"select least(39, floor((ln(latency_us) - ln({lo})) / (ln({hi}) 
                f"count(*) from {src} where latency_us > 0 group by b order by b").fetchall()
 out["hist"] = time.perf_counter() - t
 t = time.perf_counter()
-out["filter_count"] = con.sql(f"select count(*) from {src} where level_no >= 30 and latency_us > 50").fetchall()[0][0]
+out["filter_count"] = con.sql(f"select count(*) from {src} "
+                              f"where level_no >= 30 and latency_us > 50").fetchall()[0][0]
 out["filter"] = time.perf_counter() - t
 out["events"] = sum(r[1] for r in stats)
 out["p99"] = q[1]
@@ -107,7 +109,8 @@ lf = pl.scan_parquet(path)
 out = {}
 x = pl.col("latency_us")
 t = time.perf_counter()
-stats = lf.group_by("logger").agg(pl.len(), *[x.quantile(q, "linear").alias(str(q)) for q in (0.5, 0.9, 0.99, 0.999)],
+stats = lf.group_by("logger").agg(pl.len(),
+                                  *[x.quantile(q, "linear").alias(str(q)) for q in (0.5, 0.9, 0.99, 0.999)],
                                   x.max()).collect(engine="streaming")
 out["stats"] = time.perf_counter() - t
 t = time.perf_counter()
@@ -212,8 +215,8 @@ def viewer(directory: Path, events: int) -> dict[str, Any]:
     try:
         if tmux.exe:
             ready = ttview_ready(events)[0]
-            out["tmux_first_screen"] = tmux.first_screen([sys.executable, "-m", "ttview", "open", str(directory)],
-                                                         ready, cwd=ROOT, timeout=300)
+            out["tmux_first_screen"] = tmux.first_screen(
+                [sys.executable, "-m", "ttview", "open", str(directory)], ready, cwd=ROOT, timeout=300)
     finally:
         tmux.close()
     ran = run_rss([sys.executable, __file__, "child-ops", str(directory)], timeout=7200)
@@ -242,11 +245,13 @@ def one_size(label: str, events: int, data: Path, tui: bool) -> dict[str, Any]:
         check = json.loads(stats["stdout"]) if stats["code"] == 0 else {}
         row["stats"] = {**stats, "events": check.get("events"), "percentiles": check.get("percentiles")}
         hist = run_rss([*ttview, "hist", str(directory), "--log", "--json"])
-        row["hist"] = {**hist, "percentiles": json.loads(hist["stdout"]).get("percentiles") if hist["code"] == 0 else None}
+        row["hist"] = {**hist, "percentiles": (json.loads(hist["stdout"]).get("percentiles")
+                                               if hist["code"] == 0 else None)}
         parquet = work / "events.parquet"
         row["export"] = run_rss([*ttview, "export", str(directory), "-F", "parquet", "-o", str(parquet)])
         flt = run_rss([*ttview, "stats", str(directory), "-f", FILTER, "--json"])
-        row["filter"] = {**flt, "count": json.loads(flt["stdout"]).get("events") if flt["code"] == 0 else None}
+        row["filter"] = {**flt,
+                         "count": json.loads(flt["stdout"]).get("events") if flt["code"] == 0 else None}
         row["duckdb"] = peer(DUCKDB, parquet)
         row["polars"] = peer(POLARS, parquet)
         if tui:
@@ -269,14 +274,16 @@ def report(rows: list[dict[str, Any]]) -> str:
         "of the process (MB). DuckDB and polars answer the same questions over the Parquet `ttview export` "
         f"wrote, each question timed inside one process. Filter: `{FILTER}`.",
         "",
-        "| events | files (MB) | `ttview stats` | `ttview hist --log` | `ttview export -F parquet` | `stats -f` (filter) "
-        "| DuckDB: stats / hist / filter; the process | polars: the same | stats, hist vs DuckDB's queries |",
+        "| events | files (MB) | `ttview stats` | `ttview hist --log` | `ttview export -F parquet` "
+        "| `stats -f` (filter) | DuckDB: stats / hist / filter; the process | polars: the same "
+        "| stats, hist vs DuckDB's queries |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        def cell(key: str) -> str:
+        def cell(key: str, r: dict[str, Any] = r) -> str:
             c = r[key]
-            return f"{c['seconds']:.1f} s / {c['rss_mb']:,.0f} MB" + ("" if c["code"] in (0, 1) else f" (exit {c['code']})")
+            return (f"{c['seconds']:.1f} s / {c['rss_mb']:,.0f} MB"
+                    + ("" if c["code"] in (0, 1) else f" (exit {c['code']})"))
 
         d, p = r["duckdb"], r["polars"]
         peers = []
@@ -284,25 +291,30 @@ def report(rows: list[dict[str, Any]]) -> str:
             if "error" in x:
                 peers.append("failed")
             else:
-                peers.append(f"{x['stats']:.2f} / {x['hist']:.2f} / {x['filter']:.2f} s; process {x['process']:.1f} s "
-                             f"/ {x['rss_mb']:,.0f} MB")
+                peers.append(f"{x['stats']:.2f} / {x['hist']:.2f} / {x['filter']:.2f} s; "
+                             f"process {x['process']:.1f} s / {x['rss_mb']:,.0f} MB")
         ratio = "-"
         if "error" not in d:
-            ratio = f"{r['stats']['seconds'] / max(d['stats'], 1e-9):.0f}x, {r['hist']['seconds'] / max(d['hist'], 1e-9):.0f}x"
-        lines.append(f"| {r['events']:,} | {r['files']} ({r['bytes'] / 1e6:,.0f}) | {cell('stats')} | {cell('hist')} | "
-                     f"{cell('export')} | {cell('filter')} | {peers[0]} | {peers[1]} | {ratio} |")
+            ratio = (f"{r['stats']['seconds'] / max(d['stats'], 1e-9):.0f}x, "
+                     f"{r['hist']['seconds'] / max(d['hist'], 1e-9):.0f}x")
+        lines.append(f"| {r['events']:,} | {r['files']} ({r['bytes'] / 1e6:,.0f}) | {cell('stats')} | "
+                     f"{cell('hist')} | {cell('export')} | {cell('filter')} | "
+                     f"{peers[0]} | {peers[1]} | {ratio} |")
     lines += ["", "Checks: "]
     for r in rows:
         d = r["duckdb"]
-        same = "error" not in d and d.get("filter_count") == r["filter"].get("count") and d.get("events") == r["events"]
+        same = ("error" not in d and d.get("filter_count") == r["filter"].get("count")
+                and d.get("events") == r["events"])
         lines.append(f"- {r['events']:,}: ttview counted {r['stats'].get('events')} events "
-                     f"(percentiles {r['stats'].get('percentiles')}); filter {r['filter'].get('count')} events, "
+                     f"(percentiles {r['stats'].get('percentiles')}); "
+                     f"filter {r['filter'].get('count')} events, "
                      f"DuckDB {d.get('filter_count')} ({'equal' if same else 'DIFFERENT'})")
     viewers = [r for r in rows if "viewer" in r]
     if viewers:
-        lines += ["", "The viewer (`ttview open DIR`; first screen in tmux 120x40, the rest through Textual's pilot):", "",
-                  "| events | first screen (tmux) | filter: first matches / final count | group-by | histogram "
-                  "| longest UI stall | peak RSS |", "|---|---|---|---|---|---|---|"]
+        lines += ["", "The viewer (`ttview open DIR`; first screen in tmux 120x40, "
+                      "the rest through Textual's pilot):", "",
+                  "| events | first screen (tmux) | filter: first matches / final count | group-by "
+                  "| histogram | longest UI stall | peak RSS |", "|---|---|---|---|---|---|---|"]
         for r in viewers:
             v = r["viewer"]
             if "error" in v:
@@ -315,7 +327,8 @@ def report(rows: list[dict[str, Any]]) -> str:
                 f"({v['filter_count']:,} events) | {v['group_by']:.1f} s | {v['histogram']:.1f} s | "
                 f"{stall * 1000:.0f} ms | {v['rss_mb']:,.0f} MB |" if first is not None else
                 f"| {r['events']:,} | (no tmux) | {v['filter_first']:.2f} s / {v['filter_final']:.1f} s | "
-                f"{v['group_by']:.1f} s | {v['histogram']:.1f} s | {stall * 1000:.0f} ms | {v['rss_mb']:,.0f} MB |")
+                f"{v['group_by']:.1f} s | {v['histogram']:.1f} s | {stall * 1000:.0f} ms | "
+                f"{v['rss_mb']:,.0f} MB |")
     return "\n".join(lines)
 
 

@@ -39,8 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 SIZE = (120, 40)
 FILTER = 'level >= WARN and logger == "oms.orders" or latency_us > 250'
 """The filter timed in the app; ``JQ_FILTER`` selects the same events."""
-JQ_FILTER = 'select(((.level == "WARN" or .level == "ERROR" or .level == "CRITICAL") and .logger == "oms.orders")' \
-    ' or ((.latency_us // -1) > 250))'
+JQ_FILTER = 'select(((.level == "WARN" or .level == "ERROR" or .level == "CRITICAL")' \
+    ' and .logger == "oms.orders") or ((.latency_us // -1) > 250))'
 ROW = re.compile(r"^\d\d:\d\d:\d\d\.\d{6} ", re.M)
 LIVE_RATE = 500_000
 
@@ -81,7 +82,8 @@ class Tmux:
         self.socket = f"bench-tui-{os.getpid()}"
         self.n = 0
         if self.exe:
-            self._tmux("new-session", "-d", "-s", "keep", "-x", str(SIZE[0]), "-y", str(SIZE[1]), "sleep 3600")
+            self._tmux("new-session", "-d", "-s", "keep", "-x", str(SIZE[0]), "-y", str(SIZE[1]),
+                       "sleep 3600")
 
     def _tmux(self, *args: str) -> str:
         assert self.exe
@@ -261,7 +263,8 @@ async def _ops(snapshot: str, repeat: int) -> None:
 
         reset = back
         await timed("group-by", lambda: start_screen("b"), lambda: not getattr(app.screen, "computing", True))
-        await timed("histogram", lambda: start_screen("h"), lambda: not getattr(app.screen, "computing", True))
+        await timed("histogram", lambda: start_screen("h"),
+                    lambda: not getattr(app.screen, "computing", True))
         results["events"] = total
     print(json.dumps(results))
 
@@ -504,8 +507,8 @@ def first_report(about: str, n: int, first: dict[str, list[float]], phases: list
 def ops_report(about: str, ops: dict[str, Any], jq: tuple[float, int] | None) -> str:
     lines = ["### Filter, group-by, histogram on the loaded events\n", about,
              "Key to result on the screen, through Textual's pilot; the work runs in a thread worker. "
-             "\"Longest UI stall\": the longest gap of a 5 ms timer on the UI's event loop from the key to the "
-             "result (a key pressed meanwhile waits at most that long), over all runs.\n",
+             "\"Longest UI stall\": the longest gap of a 5 ms timer on the UI's event loop from the key "
+             "to the result (a key pressed meanwhile waits at most that long), over all runs.\n",
              "| action | ms (median) | best | ms to the result drawn | longest UI stall, ms |",
              "|---|---:|---:|---:|---:|"]
     labels = {
@@ -515,11 +518,11 @@ def ops_report(about: str, ops: dict[str, Any], jq: tuple[float, int] | None) ->
     }
     for name, label in labels.items():
         r = ops[name]
-        lines.append(f"| {label} | {r['seconds'] * 1e3:.0f} | {r['best'] * 1e3:.0f} | {r['drawn'] * 1e3:.0f} | "
-                     f"{r['max_stall'] * 1e3:.0f} |")
+        lines.append(f"| {label} | {r['seconds'] * 1e3:.0f} | {r['best'] * 1e3:.0f} | "
+                     f"{r['drawn'] * 1e3:.0f} | {r['max_stall'] * 1e3:.0f} |")
     worst = max(ops[k]["drawn"] for k in labels)
-    lines.append(f"\n- slowest of the three, key to result drawn, {worst * 1e3:.0f} ms (target < 300 ms each): "
-                 f"{'met' if worst < 0.3 else 'NOT met'}\n")
+    lines.append(f"\n- slowest of the three, key to result drawn, {worst * 1e3:.0f} ms "
+                 f"(target < 300 ms each): {'met' if worst < 0.3 else 'NOT met'}\n")
     lines.append("### The filter's count against jq\n")
     if jq is None:
         lines.append("jq not installed (apt-get install jq): no comparison.\n")
@@ -527,8 +530,8 @@ def ops_report(about: str, ops: dict[str, Any], jq: tuple[float, int] | None) ->
         jq_secs, jq_n = jq
         secs = ops["filter"]["seconds"]
         lines += ["| counting the events of the filter | seconds | vs jq |", "|---|---:|---:|",
-                  f"| ttview: the filter applied in the app, {ops['filter_count']:,} rows shown | {secs:.3f} | "
-                  f"{jq_secs / secs:.0f}x faster |",
+                  f"| ttview: the filter applied in the app, {ops['filter_count']:,} rows shown | "
+                  f"{secs:.3f} | {jq_secs / secs:.0f}x faster |",
                   f"| jq: `[inputs | select(...)] | length` over the NDJSON, {jq_n:,} | {jq_secs:.3f} | 1x |",
                   f"\n- the counts are equal: {jq_n == ops['filter_count']}\n"]
     return "\n".join(lines)
@@ -538,22 +541,24 @@ def live_report(args: argparse.Namespace, live: dict[str, Any]) -> str:
     rss = live["rss"]
     produced = live["producer"]
     rate = produced["logged"] / produced["seconds"]
-    halves = ([m for t, m in rss if t < args.live_seconds / 2], [m for t, m in rss if t >= args.live_seconds / 2])
+    halves = ([m for t, m in rss if t < args.live_seconds / 2],
+              [m for t, m in rss if t >= args.live_seconds / 2])
     every = [b for _, b in live["behind"]]
     steady = [b for t, b in live["behind"] if t >= 1.0]
 
     def row(label: str, values: list[float]) -> str:
-        return (f"| {label} | {len(values)} | {pct(values, 0.5) * 1e3:.0f} ms | {pct(values, 0.9) * 1e3:.0f} ms | "
-                f"{pct(values, 0.99) * 1e3:.0f} ms | {max(values) * 1e3:.0f} ms |")
+        return (f"| {label} | {len(values)} | {pct(values, 0.5) * 1e3:.0f} ms | "
+                f"{pct(values, 0.9) * 1e3:.0f} ms | {pct(values, 0.99) * 1e3:.0f} ms | "
+                f"{max(values) * 1e3:.0f} ms |")
 
     p99 = pct(steady, 0.99)
     return "\n".join([
         "### Live tail\n",
-        f"A producer logged {rate:,.0f} events/s ({produced['logged']:,} in {produced['seconds']:.1f} s, C engine, "
-        f"market-replay events, a sidecar draining the ring); the viewer followed it for {args.live_seconds:.0f} s "
-        f"keeping {args.live_keep:,} events and received {live['received']:,}. How far the newest event on the "
-        f"screen was behind the clock, sampled every 20 ms from the first rows on (the first poll reads the "
-        f"ring's whole backlog, a second's worth of events):\n",
+        f"A producer logged {rate:,.0f} events/s ({produced['logged']:,} in {produced['seconds']:.1f} s, "
+        f"C engine, market-replay events, a sidecar draining the ring); the viewer followed it for "
+        f"{args.live_seconds:.0f} s keeping {args.live_keep:,} events and received {live['received']:,}. "
+        f"How far the newest event on the screen was behind the clock, sampled every 20 ms from the first "
+        f"rows on (the first poll reads the ring's whole backlog, a second's worth of events):\n",
         "| samples | n | p50 | p90 | p99 | max |",
         "|---|---:|---:|---:|---:|---:|",
         row("all", every),

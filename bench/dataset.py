@@ -65,7 +65,8 @@ def _service_batches(work: Path, service: str, pid: int, events: int, seed: int)
 
             return call
 
-    written = replay(lambda name: Stamped(logger_cls(ring, name)), rate=0, seconds=None, events=events, seed=seed)
+    written = replay(lambda name: Stamped(logger_cls(ring, name)), rate=0, seconds=None, events=events,
+                     seed=seed)
     ring.unmap()
     assert written == events, (written, events)
     with RingReader(path, consume=True) as reader:
@@ -128,7 +129,8 @@ def build_dataset(directory: Path, events: int, *, services: int = 4, per_file: 
                         cut -= len(b)
                     parts = kept
                 created = BASE_NS + (k + 1) * span + s * 1000
-                write_snapshot(directory, parts, service=service, pid=pid, reason="periodic", created_ns=created)
+                write_snapshot(directory, parts, service=service, pid=pid, reason="periodic",
+                               created_ns=created)
                 left -= sum(len(b) for b in parts)
                 if not quiet:
                     print(f"  {service} file {k + 1}/{files_per_service} "

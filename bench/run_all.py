@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ["bench_log_call.py", "bench_drain.py", "bench_accounting.py", "bench_snapshot.py", "bench_export.py",
-           "bench_stats.py", "bench_latency.py", "bench_tui.py"]
+BENCHES = ["bench_log_call.py", "bench_drain.py", "bench_accounting.py", "bench_snapshot.py",
+           "bench_export.py", "bench_stats.py", "bench_latency.py", "bench_tui.py"]
 
 
 def main() -> int:
@@ -38,7 +38,8 @@ def main() -> int:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         if proc.returncode != 0:
             failed.append(name)
-            sections.append(f"## {name}\n\nfailed (exit {proc.returncode}):\n\n```\n{proc.stderr[-2000:]}\n```\n")
+            sections.append(f"## {name}\n\nfailed (exit {proc.returncode}):\n\n"
+                            f"```\n{proc.stderr[-2000:]}\n```\n")
         else:
             sections.append(proc.stdout.strip() + f"\n\n(produced by `python bench/{name}`)\n")
     cpu = "unknown CPU"
@@ -52,8 +53,9 @@ def main() -> int:
     head = (
         "# Benchmarks\n\n"
         f"Made by `python bench/run_all.py{' --quick' if args.quick else ''}` on "
-        f"{datetime.date.today().isoformat()}: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}. Every figure below is printed by the script named under it, "
+        f"{datetime.date.today().isoformat()}: {cpu}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}. "
+        "Every figure below is printed by the script named under it, "
         "with its peer measured in the same run.\n\n"
     )
     args.out.write_text(head + "\n".join(sections))

@@ -31,7 +31,8 @@ if os.environ.get("TTLOG_NO_C", "") not in ("1", "true", "yes"):
         # the snapshot codec's kernels: LZ4 blocks and frames, xxHash32, typed-array kernels
         extension(
             "ttlog._codec",
-            [f"ttlog/_c/codec/{name}.c" for name in ("codec_module", "codec_kernels", "codec_lz4", "codec_xxh32")],
+            [f"ttlog/_c/codec/{name}.c"
+             for name in ("codec_module", "codec_kernels", "codec_lz4", "codec_xxh32")],
             ["ttlog/_c/codec/codec.h"],
         ),
     ]

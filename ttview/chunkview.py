@@ -87,7 +87,8 @@ class Segments:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        chunks = [(k, i, stat) for k, f in enumerate(catalog.files) for i, stat in enumerate(f.info.chunks) if stat.n]
+        chunks = [(k, i, stat) for k, f in enumerate(catalog.files) for i, stat in enumerate(f.info.chunks)
+                  if stat.n]
         self.cuts = np.array(sorted({stat.ts_min for _, _, stat in chunks}), dtype=np.int64)
         self.chunks: list[_Chunk] = []
         self.members: list[list[int]] = [[] for _ in range(len(self.cuts))]
@@ -115,7 +116,8 @@ class Segments:
     def _bounds(self, c: _Chunk) -> np.ndarray:
         if c.bounds is None:
             frame = self.chunk(c, ("ts",))
-            ts = frame.get_column("ts").dt.epoch("ns").to_numpy() if frame is not None else np.zeros(0, np.int64)
+            ts = (frame.get_column("ts").dt.epoch("ns").to_numpy() if frame is not None
+                  else np.zeros(0, np.int64))
             inner = np.searchsorted(ts, self.cuts[c.first + 1 : c.last + 1], side="left")
             c.bounds = np.concatenate([[0], inner, [len(ts)]]).astype(np.int64)
         return c.bounds
@@ -186,7 +188,8 @@ class Segments:
     def segment(self, j: int, columns: Sequence[str] | None = None) -> pl.DataFrame:
         """Segment ``j``'s events in their order (only ``columns``, plus ``ts``)."""
         schema = self.catalog.schema
-        cols = tuple(schema) if columns is None else tuple(c for c in schema if c in set(columns) or c == "ts")
+        cols = (tuple(schema) if columns is None
+                else tuple(c for c in schema if c in set(columns) or c == "ts"))
         key = (j, cols)
         frame = self._seg_cache.get(key)
         if frame is not None:
@@ -258,7 +261,8 @@ class _PagedView(EventView):
             p += 1
         return pl.concat(out) if len(out) > 1 else out[0] if out else pl.DataFrame(schema=self.schema)
 
-    def find(self, expr: pl.Expr, start: int, *, backward: bool = False, stop: int | None = None) -> int | None:
+    def find(self, expr: pl.Expr, start: int, *, backward: bool = False,
+             stop: int | None = None) -> int | None:
         height = self.height
         if not height:
             return None
@@ -454,7 +458,8 @@ class FilteredChunkView(_PagedView):
         self.complete = complete
         self.parts = sorted(j for j in matches if self._count_of(j))
         counts = [self._count_of(j) for j in self.parts]
-        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) if counts else np.zeros(1, np.int64)
+        self._starts = (np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) if counts
+                        else np.zeros(1, np.int64))
 
     def __repr__(self) -> str:
         return f"FilteredChunkView({self.height:,} events{'' if self.complete else ', so far'})"

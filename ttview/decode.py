@@ -182,7 +182,7 @@ def _header_info(path: Path, size: int, meta: Any) -> SnapshotInfo:
     if nonempty:
         _need(first_ts == nonempty[0].ts_min and last_ts == nonempty[-1].ts_max,
               "first_ts/last_ts disagree with the chunk index")
-        for a, b in zip(nonempty, nonempty[1:]):
+        for a, b in zip(nonempty, nonempty[1:], strict=False):
             _need(a.ts_max <= b.ts_min, "the chunks are not in time order")
     pids = get("pids", list, [])
     _need(all(_is_int(p) for p in pids), "header key 'pids' has the wrong type")
@@ -219,7 +219,8 @@ def _chunk_stat(entry: Any, i: int) -> ChunkStat:
           f"{where}: bad levels")
     loggers = entry.get("loggers")
     if loggers is not None:
-        _need(isinstance(loggers, list) and all(_is_int(v, 0, 1 << 32) for v in loggers), f"{where}: bad loggers")
+        _need(isinstance(loggers, list) and all(_is_int(v, 0, 1 << 32) for v in loggers),
+              f"{where}: bad loggers")
     size = entry.get("bytes")
     _need(size is None or _is_int(size, 1, 1 << 40), f"{where}: bad size")
     return ChunkStat(n, lo, hi, frozenset(levels), None if loggers is None else frozenset(loggers), size)
@@ -232,7 +233,8 @@ def _fail(path: Path, exc: BaseException) -> SnapshotError:
         return SnapshotError(f"{path}: not a ttlog snapshot (no '{FORMAT_NAME}' header)")
     if isinstance(exc, (_Corrupt, FrameError)):
         text = " ".join(str(exc).split())[:300]
-        return SnapshotError(f"{path}: {text}" if isinstance(exc, FrameError) else f"{path}: corrupt snapshot: {text}")
+        return SnapshotError(f"{path}: {text}" if isinstance(exc, FrameError)
+                             else f"{path}: corrupt snapshot: {text}")
     if isinstance(exc, MemoryError):
         return SnapshotError(f"{path}: corrupt snapshot (too large to decode)")
     line = " ".join(str(exc).split())[:200]
@@ -391,7 +393,7 @@ class SnapshotFile:
         starts = set(layout.blocks)
         ok = (isinstance(offsets, list) and len(offsets) >= 1 and not rest
               and all(type(o) is int and o in starts for o in offsets)
-              and all(a < b for a, b in zip(offsets, offsets[1:])) and offsets[-1] == last
+              and all(a < b for a, b in zip(offsets, offsets[1:], strict=False)) and offsets[-1] == last
               and offsets[0] > layout.blocks[0])
         if not ok:
             raise _Corrupt("chunk_offsets does not point at the file's blocks")
@@ -464,7 +466,8 @@ class SnapshotFile:
         content = io.BytesIO(data)
         chunk = cbor2.CBORDecoder(content).decode()
         _need(content.tell() == len(data), f"chunk {i} does not end where its blocks do")
-        _need(stat.bytes is None or stream.inflated == stat.bytes, f"chunk {i} is not the size its index says")
+        _need(stat.bytes is None or stream.inflated == stat.bytes,
+              f"chunk {i} is not the size its index says")
         _check_stats(chunk, stat, i)
         return chunk
 
@@ -493,7 +496,8 @@ class SnapshotFile:
         return chunk
 
     def _restart(self) -> None:
-        stream = SequentialStream(self._data, self.layout.size, HEADER_BUDGET + self._legacy_budget(self.layout.size))
+        stream = SequentialStream(self._data, self.layout.size,
+                                  HEADER_BUDGET + self._legacy_budget(self.layout.size))
         stream.limit_next(HEADER_BUDGET)
         dec = cbor2.CBORDecoder(stream)
         _map_head(stream)
@@ -521,7 +525,8 @@ class SnapshotFile:
 def _check_stats(chunk: Any, stat: ChunkStat, i: int) -> None:
     where = f"chunk {i}"
     _need(isinstance(chunk, dict), f"{where} is not a map")
-    _need(chunk.get("n") == stat.n and chunk.get("ts_min") == stat.ts_min and chunk.get("ts_max") == stat.ts_max,
+    _need(chunk.get("n") == stat.n
+          and chunk.get("ts_min") == stat.ts_min and chunk.get("ts_max") == stat.ts_max,
           f"{where} disagrees with its index entry")
     levels = chunk.get("levels")
     _need(isinstance(levels, list) and frozenset(levels) == stat.levels if levels is not None else True,
@@ -559,7 +564,8 @@ def _ints(src: dict[str, Any], name: str, n: int | None, what: str) -> np.ndarra
         return lo.astype(np.int64, copy=False)
     _need(lo.dtype == np.dtype("<u2"), f"{what}: a split array's low part is not uint16")
     hi = _tag_array(hi_tag, len(lo), what + "_hi")
-    _need(not len(hi) or (int(hi.min()) >= -(1 << 47) and int(hi.max()) < 1 << 47), f"{what}_hi is out of range")
+    _need(not len(hi) or (int(hi.min()) >= -(1 << 47) and int(hi.max()) < 1 << 47),
+          f"{what}_hi is out of range")
     return lo.astype(np.int64) + (hi.astype(np.int64) << 16)
 
 
@@ -623,13 +629,15 @@ def _field_series(col: dict[str, Any], kind: str, rows: np.ndarray | None, m: in
         return _masked(vals.astype(np.float64), rows, n)
     if kind == "bool":
         vals = _tag_array(values, m, f"{fw} values")
-        _need(vals.dtype == np.dtype("u1") and (not len(vals) or int(vals.max()) <= 1), f"{fw}: bad bool values")
+        _need(vals.dtype == np.dtype("u1") and (not len(vals) or int(vals.max()) <= 1),
+              f"{fw}: bad bool values")
         return _masked(vals.astype(bool), rows, n)
     if kind == "none":
         return pl.repeat(None, n, dtype=pl.Null, eager=True)
     if kind in ("str", "obj") and not isinstance(values, (str, list)):
         ids = _ints(col, "values", m, f"{fw} values")
-        _need(not len(ids) or (int(ids.min()) >= 0 and int(ids.max()) < n_strings), f"{fw}: string id out of range")
+        _need(not len(ids) or (int(ids.min()) >= 0 and int(ids.max()) < n_strings),
+              f"{fw}: string id out of range")
         return strings.gather(ids.astype(np.uint32)) if rows is None else _gathered(strings, ids, rows, n)
     if kind in ("str", "obj"):
         if isinstance(values, str):
@@ -697,13 +705,15 @@ def _chunk_frame(snap: SnapshotFile, chunk: dict[str, Any], i: int, layout: Fiel
         _need(not n or (int(src.min()) >= 0 and int(src.max()) < len(table)), f"{where}: source out of range")
         idx = src.astype(np.uint32)
         if "service" in needs:
-            out["service"] = pl.Series([str(s.get("service", "")) for s in table], dtype=pl.String).gather(idx)
+            out["service"] = pl.Series([str(s.get("service", "")) for s in table],
+                                       dtype=pl.String).gather(idx)
         if "pid" in needs:
             out["pid"] = pl.Series(np.array([int(s.get("pid", 0)) for s in table], dtype=np.int64)[idx])
     for name in ("logger", "message"):
         if name in needs:
             ids = _ints(chunk, name, n, f"{where} {name}")
-            _need(not n or (int(ids.min()) >= 0 and int(ids.max()) < n_strings), f"{where}: {name} out of range")
+            _need(not n or (int(ids.min()) >= 0 and int(ids.max()) < n_strings),
+                  f"{where}: {name} out of range")
             if name == "logger" and stat.loggers is not None:
                 _need(set(np.flatnonzero(np.bincount(ids)).tolist()) <= stat.loggers,
                       f"{where}: a logger not in its index entry")
@@ -746,7 +756,8 @@ def _chunk_frame(snap: SnapshotFile, chunk: dict[str, Any], i: int, layout: Fiel
                     marks.append(column)
         if column not in needs:
             continue
-        by_column.setdefault(column, []).append((kind, _field_series(col, kind, rows, m, n, strings, n_strings, fw)))
+        by_column.setdefault(column, []).append(
+            (kind, _field_series(col, kind, rows, m, n, strings, n_strings, fw)))
 
     if CUT_COLUMN in needs:
         for r in _row_list(chunk.get("message_cut", []), n, f"{where} message_cut").tolist():
@@ -826,7 +837,8 @@ def read_snapshot(path: str | os.PathLike[str], *, ts_min: int | None = None, ts
         except Exception as exc:  # noqa: BLE001 - whatever the bytes, one clear line
             raise _fail(snap.path, exc) from None
         cols = concat_columns(parts) if parts else Columns.empty(snap.strings, info.sources)
-        return Snapshot(info=info, columns=cols, chunks_read=len(parts), chunks_skipped=len(info.chunks) - len(keep))
+        return Snapshot(info=info, columns=cols, chunks_read=len(parts),
+                        chunks_skipped=len(info.chunks) - len(keep))
 
 
 def _skip(stat: ChunkStat, ts_min: int | None, ts_max: int | None, min_level: int | None) -> bool:
@@ -841,7 +853,8 @@ def _in_range(a: Any, lo: int, hi: int) -> bool:
     return not len(a) or (int(a.min()) >= lo and int(a.max()) < hi)
 
 
-def _decode_chunk(chunk: dict[str, Any], i: int, strings: list[str], sources: list[dict[str, Any]]) -> Columns:
+def _decode_chunk(chunk: dict[str, Any], i: int, strings: list[str],
+                  sources: list[dict[str, Any]]) -> Columns:
     where = f"chunk {i}"
     n = chunk.get("n")
     _need(type(n) is int and 0 <= n <= MAX_CHUNK_SIZE, f"{where}: bad event count")

@@ -334,7 +334,8 @@ def json_lines(frame: pl.DataFrame) -> pl.Series:
 def parquet_metadata(infos: Sequence[Any] = ()) -> dict[str, str]:
     """The key-value metadata of an exported Parquet file, from the snapshot headers it was made
     of (``ttview.decode.SnapshotInfo``; empty: only the schema version)."""
-    services = sorted({str(s.get("service", "")) for i in infos for s in i.sources} | {i.service for i in infos})
+    services = sorted({str(s.get("service", "")) for i in infos for s in i.sources} |
+                      {i.service for i in infos})
     hosts = sorted({str(s.get("host", "")) for i in infos for s in i.sources if s.get("host")} |
                    {i.host for i in infos if i.host})
     pids = sorted({int(s.get("pid", 0)) for i in infos for s in i.sources} | {i.pid for i in infos})
@@ -362,7 +363,8 @@ def _partition_plan(lazy: pl.LazyFrame, partition_by: Sequence[str]) -> tuple[pl
     keys = []
     for key in partition_by:
         if key not in PARTITION_KEYS and key not in schema:
-            raise ExportError(f"cannot partition by {key!r}; choose from {', '.join(PARTITION_KEYS)} or a column")
+            raise ExportError(f"cannot partition by {key!r}; "
+                              f"choose from {', '.join(PARTITION_KEYS)} or a column")
         if key == "date" and "date" not in schema:
             if "ts" not in schema:
                 raise ExportError("partitioning by date needs the ts/time column")
@@ -426,8 +428,8 @@ def write_export(
     plan = prepare(df if isinstance(df, pl.DataFrame) else lazy, fmt=fmt, fields=fields,
                    for_terminal=for_terminal, time_unit=time_unit)
     if fmt == "parquet":
-        return _write_parquet(plan.lazy() if isinstance(plan, pl.DataFrame) else plan, dest, metadata, progress,
-                              expected)
+        return _write_parquet(plan.lazy() if isinstance(plan, pl.DataFrame) else plan, dest, metadata,
+                              progress, expected)
     return _write_text_to(dest, plan, fmt, progress, expected, chunk_rows, threads)
 
 
@@ -439,7 +441,8 @@ def _chain(first: pl.DataFrame, rest: Iterator[pl.DataFrame]) -> Iterator[pl.Dat
 def _schema_only(schema: pl.Schema | None, fmt: str, fields: Sequence[str] | None,
                  for_terminal: bool) -> pl.DataFrame:
     """A prepared zero-row frame (a CSV header for an export with no events)."""
-    return prepare(pl.DataFrame(schema=schema or CORE_COLUMNS), fmt=fmt, fields=fields, for_terminal=for_terminal)
+    return prepare(pl.DataFrame(schema=schema or CORE_COLUMNS), fmt=fmt, fields=fields,
+                   for_terminal=for_terminal)
 
 
 def _write_text_to(dest: Any, plan: Any, fmt: str, progress: Progress | None, expected: int, chunk_rows: int,
@@ -495,7 +498,8 @@ def _write_partitioned(plan: pl.LazyFrame, keys: list[str], directory: Path, met
     meta = dict(parquet_metadata()) | dict(metadata or {})
     directory.mkdir(parents=True, exist_ok=True)
     counted.sink_parquet(
-        pl.PartitionBy(directory, key=[_KEY + k for k in keys], include_key=False, file_path_provider=path_of),
+        pl.PartitionBy(directory, key=[_KEY + k for k in keys], include_key=False,
+                       file_path_provider=path_of),
         compression="zstd", statistics=True, metadata=meta, mkdir=True)
     return count[0]
 

@@ -248,7 +248,8 @@ def pair_events(
         raise LatencyError("key", "give a key field, e.g. order_id")
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
     schema = lf.collect_schema()
-    unions = [k for k in {*keys, *([group_by] if group_by else [])} if k in schema and is_union_dtype(schema[k])]
+    unions = [k for k in {*keys, *([group_by] if group_by else [])}
+              if k in schema and is_union_dtype(schema[k])]
     if unions:  # an id logged as 17 here and "17" there is one key: compare such fields by their text
         lf = lf.with_columns([text_expr(k, schema[k]).alias(k) for k in unions])
         schema = lf.collect_schema()

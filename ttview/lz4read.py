@@ -293,7 +293,8 @@ class SequentialStream:
         except FrameError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of the LZ4 library is a bad file
-            raise FrameError(f"corrupt or truncated snapshot (LZ4: {' '.join(str(exc).split())[:120]})") from None
+            raise FrameError("corrupt or truncated snapshot "
+                             f"(LZ4: {' '.join(str(exc).split())[:120]})") from None
         self.inflated += len(block)
         if self.inflated > self._budget:
             raise FrameError(f"corrupt snapshot (inflates to more than the {self._budget:,} bytes its "
@@ -311,8 +312,8 @@ class SequentialStream:
 
     def read(self, n: int) -> bytes:
         if self._limit is not None and self.position + n > self._limit:
-            raise FrameError(f"corrupt snapshot (a chunk holds more than the {self._limit:,} bytes its events "
-                             "can take)")
+            raise FrameError(f"corrupt snapshot (a chunk holds more than the {self._limit:,} bytes "
+                             "its events can take)")
         while len(self._buf) - self._off < n:
             if not self._more(n - (len(self._buf) - self._off)):
                 break

@@ -181,7 +181,8 @@ def open_parquet(paths: Iterable[str | os.PathLike[str]]) -> ParquetCatalog:
         keys = _hive_keys(path)
         own = pl.read_parquet_schema(path)
         lazy = lazy.with_columns(
-            [pl.col(n).cast(target[n]) for n, d in own.items() if d != target[n] and not isinstance(target[n], pl.Struct)]
+            [pl.col(n).cast(target[n]) for n, d in own.items()
+             if d != target[n] and not isinstance(target[n], pl.Struct)]
             + [pl.lit(v).alias(k) for k, v in keys.items() if k not in own])
         frames.append(lazy)
     scan = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]

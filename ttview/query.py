@@ -930,7 +930,8 @@ class _Compiler:
         if v.kind == "bool" and "bool" in kinds:
             return "bool", col.struct.field("bool"), v.value
         raise QueryError(
-            f"{name.column!r} holds {', '.join(kinds)} values; compare it with one of those, not {_show(v.text)}",
+            f"{name.column!r} holds {', '.join(kinds)} values; "
+            f"compare it with one of those, not {_show(v.text)}",
             v.pos,
         )
 
@@ -1195,7 +1196,8 @@ def _hints(tree: _Node, time_bounds: tuple[int, int] | None) -> ChunkBounds:
     loggers: frozenset[str] | None = None
     compiler = _Compiler(CORE_COLUMNS, time_bounds=time_bounds)
     for item in items:
-        if isinstance(item, _Compare) and item.name.column == "ts" and item.op in ("<", "<=", ">", ">=", "=="):
+        if (isinstance(item, _Compare) and item.name.column == "ts"
+                and item.op in ("<", "<=", ">", ">=", "==")):
             try:
                 bound = compiler.time_value(pl.col("ts"), item.value)
             except QueryError:
@@ -1250,7 +1252,8 @@ def _build(
 ) -> Filter:
     compiler = _Compiler(columns, unknown=unknown, marks=marks, time_bounds=time_bounds)
     expr = compiler.compile(tree)
-    return Filter(text, expr, tuple(compiler.fields), tuple(compiler.warnings), tree, unknown, marks, time_bounds)
+    return Filter(text, expr, tuple(compiler.fields), tuple(compiler.warnings), tree, unknown, marks,
+                  time_bounds)
 
 
 def compile_filter(

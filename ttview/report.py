@@ -296,7 +296,8 @@ def print_stats(
         Text(visible(f"{what}: {events:,} events in {files} file{'s' if files != 1 else ''}"))
     )
     if events and result.ts_min is not None:
-        console.print(Text(f"{utc(result.ts_min)} → {utc(result.ts_max)} UTC ({span(result.ts_min, result.ts_max)})"))
+        console.print(Text(f"{utc(result.ts_min)} → {utc(result.ts_max)} UTC "
+                           f"({span(result.ts_min, result.ts_max)})"))
     if dropped or lost:
         missed = ([f"{dropped:,} dropped by a full ring"] if dropped else []) + (
             [f"{lost:,} overwritten before they were saved"] if lost else [])

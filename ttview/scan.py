@@ -256,7 +256,8 @@ class Catalog:
                                   explain_detail=f"{len(self.files)} files, {self.total:,} events")
 
     def frames(self, *, hints: ChunkBounds | None = None, ordered: bool = True,
-               predicate: pl.Expr | None = None, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
+               predicate: pl.Expr | None = None,
+               columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
         """Every event, batch by batch, as :meth:`lazy` gives them, filtered by ``predicate``
         (only ``columns``, if given): the batches come as they are asked for (a few chunks decoded
         ahead), for a consumer slower than decoding, which must not let batches pile up."""
@@ -270,7 +271,8 @@ class Catalog:
             if predicate is not None:
                 frame = frame.filter(predicate)
             if columns is not None:
-                frame = frame.select([c for c in need if c in set(columns)]) if columns else frame.drop(frame.columns)
+                frame = (frame.select([c for c in need if c in set(columns)]) if columns
+                         else frame.drop(frame.columns))
             if frame.height:
                 yield frame
 

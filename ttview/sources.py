@@ -283,7 +283,8 @@ def newest_events(catalog: Catalog) -> NewestEvents | None:
 
     frame = catalog.lazy(hints=ChunkBounds(ts_min=since)).filter(
         pl.col("ts").dt.epoch("ns") >= since).collect()
-    return NewestEvents(frame, total, [f.path for f in catalog.files if f.info.chunks and f.info.chunks[-1].ts_max >= since])
+    files = [f.path for f in catalog.files if f.info.chunks and f.info.chunks[-1].ts_max >= since]
+    return NewestEvents(frame, total, files)
 
 
 def load_newest(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> NewestEvents | None:
@@ -329,7 +330,8 @@ def start_loading(paths: Iterable[str | os.PathLike[str]]) -> Loading:
             return
         with catalog:
             try:
-                newest = newest_events(catalog) if not catalog.errors and isinstance(catalog, Catalog) else None
+                newest = (newest_events(catalog) if not catalog.errors and isinstance(catalog, Catalog)
+                          else None)
             except Exception:  # noqa: BLE001 - the full load below meets the same trouble and says so
                 newest = None
             loading.newest.set_result(newest)
@@ -372,7 +374,8 @@ class LiveSource:
     """
 
     def __init__(self, shm_dir: str | os.PathLike[str] | None = None, *, max_events: int = 100_000,
-                 from_end: bool = False, max_bytes_per_poll: int = 64 << 20, service: str | None = None) -> None:
+                 from_end: bool = False, max_bytes_per_poll: int = 64 << 20,
+                 service: str | None = None) -> None:
         if max_events < 1:
             raise ValueError(f"max_events must be at least 1, not {max_events!r}")
         self.shm_dir = shm_dir
@@ -414,7 +417,8 @@ class LiveSource:
         present = set(list_rings(self.shm_dir))
         for path in sorted(present - set(self.rings) - self._other):
             state = self._open(path)
-            if self.service is not None and state.reader is not None and state.reader.info().service != self.service:
+            if (self.service is not None and state.reader is not None
+                    and state.reader.info().service != self.service):
                 state.reader.close()
                 self._other.add(path)
                 continue

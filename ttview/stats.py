@@ -206,7 +206,8 @@ def group_summary(
     out = out.sort(order, descending=[desc] + [False] * (len(order) - 1), nulls_last=True)
     if by == "level" and out.schema[key].is_integer():
         out = out.with_columns(level_name_expr(pl.col(key)).alias(key))
-    overall = _overall(summary, field, value is not None, span) if by is not None else out.rename({key: "group"})
+    overall = (_overall(summary, field, value is not None, span) if by is not None
+               else out.rename({key: "group"}))
     return GroupStats(out, summary.exact, None if summary.exact else SKETCH_ERROR, total, overall,
                       summary.ts_min, summary.ts_max)
 
@@ -248,11 +249,13 @@ def _value_stats(summary: Summary, numeric: bool) -> dict[str, pl.Series]:
     n = [0] * k
     cols: dict[str, list[float | None]] = {name: [None] * k for name in STAT_COLUMNS[1:]}
     if numeric and summary.values is not None:
-        aggs = [pl.col("x").count().alias("n"), pl.col("x").min().alias("min"), pl.col("x").mean().alias("mean"),
+        aggs = [pl.col("x").count().alias("n"), pl.col("x").min().alias("min"),
+                pl.col("x").mean().alias("mean"),
                 *[pl.col("x").quantile(q, QUANTILE_METHOD).alias(name) for name, q in _GROUP_QS],
                 pl.col("x").max().alias("max")]
         if k == 1:  # one group: no grouping (and no copy of the values)
-            rows = summary.values.select(pl.lit(0, dtype=pl.UInt32).alias("code"), *aggs).iter_rows(named=True)
+            rows = summary.values.select(pl.lit(0, dtype=pl.UInt32).alias("code"),
+                                         *aggs).iter_rows(named=True)
         else:
             rows = summary.values.group_by("code").agg(aggs).iter_rows(named=True)
         for row in rows:
@@ -267,7 +270,7 @@ def _value_stats(summary: Summary, numeric: bool) -> dict[str, pl.Series]:
             if n[code]:
                 cols["min"][code], cols["max"][code] = summary.min[code], summary.max[code]
                 cols["mean"][code] = summary.sum[code] / n[code]
-                for (name, _), v in zip(_GROUP_QS, qs[code]):
+                for (name, _), v in zip(_GROUP_QS, qs[code], strict=True):
                     cols[name][code] = v
     out = {"n": pl.Series(n, dtype=pl.Int64)}
     out.update({name: pl.Series(v, dtype=pl.Float64) for name, v in cols.items()})
@@ -434,8 +437,8 @@ def histogram(
         for j, code in enumerate(shown):
             if summary.n[code]:
                 stats[j] = {"min": summary.min[code], "max": summary.max[code],
-                            "mean": summary.sum[code] / summary.n[code], "p50": qs[code][0], "p99": qs[code][1],
-                            "p999": qs[code][2], "nonpositive": summary.nonpositive[code]}
+                            "mean": summary.sum[code] / summary.n[code], "p50": qs[code][0],
+                            "p99": qs[code][1], "p999": qs[code][2], "nonpositive": summary.nonpositive[code]}
         lo_hi = _bin_range(lazy, value, shown, summary, log)
     if lo_hi[0] is None:
         edges = _edges(1.0, 10.0, bins, log) if log else _edges(0.0, 1.0, bins, log)
@@ -525,8 +528,8 @@ def _batches(source: Any, exprs: list[pl.Expr]) -> Any:
     return source.select(exprs).collect_batches(maintain_order=False)
 
 
-def _count_bins(lazy: pl.LazyFrame, key: pl.Expr | None, value: pl.Expr, summary: Summary, slot: dict[int, int],
-                lo: float, hi: float, bins: int, log: bool) -> np.ndarray:
+def _count_bins(lazy: pl.LazyFrame, key: pl.Expr | None, value: pl.Expr, summary: Summary,
+                slot: dict[int, int], lo: float, hi: float, bins: int, log: bool) -> np.ndarray:
     index = {k: c for c, k in enumerate(summary.keys)}
     counts = np.zeros((len(slot), bins), dtype=np.int64)
     k = key if key is not None else pl.repeat(0, pl.len(), dtype=pl.UInt8)

@@ -123,8 +123,8 @@ def _sketch_quantile(hist: np.ndarray, n: int, q: float, lo: float | None, hi: f
 
 def summarize(lazy: Any, *, key: pl.Expr | None, value: pl.Expr | None,
               budget: int = VALUE_BUDGET, with_time: bool = True) -> Summary:
-    """Stream ``lazy`` (a LazyFrame, or a ``ttview.scan.EventSource``) once and summarize ``value`` (a Float64 expression; None: counts only)
-    per group of ``key`` (an expression; None: one group).
+    """Stream ``lazy`` (a LazyFrame, or a ``ttview.scan.EventSource``) once and summarize ``value``
+    (a Float64 expression; None: counts only) per group of ``key`` (an expression; None: one group).
 
     Non-finite values (NaN, +-inf) and nulls are not values (``events - n`` counts them).
     """
@@ -149,8 +149,8 @@ def summarize(lazy: Any, *, key: pl.Expr | None, value: pl.Expr | None,
         aggs = [pl.len().alias("events")]
         if value is not None:
             xc = pl.col("x")
-            aggs += [xc.count().alias("n"), xc.min().alias("min"), xc.max().alias("max"), xc.sum().alias("sum"),
-                     (xc <= 0).sum().alias("nonpositive")]
+            aggs += [xc.count().alias("n"), xc.min().alias("min"), xc.max().alias("max"),
+                     xc.sum().alias("sum"), (xc <= 0).sum().alias("nonpositive")]
         part = batch.group_by("k", maintain_order=True).agg(aggs)
         for row in part.iter_rows(named=True):
             k = row["k"]
@@ -215,7 +215,8 @@ def _codes(vals: pl.DataFrame, index: dict[Any, int]) -> np.ndarray:
     if any(key is None for key in keys):
         null_code = index[None]
         known = [key for key in keys if key is not None]
-        mapped = k.replace_strict(known, [index[key] for key in known], default=null_code, return_dtype=pl.UInt32)
+        mapped = k.replace_strict(known, [index[key] for key in known], default=null_code,
+                                  return_dtype=pl.UInt32)
         return mapped.fill_null(null_code).to_numpy()
     return k.replace_strict(keys, [index[key] for key in keys], return_dtype=pl.UInt32).to_numpy()
 

@@ -16,8 +16,9 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 SYMBOLS = {
     "AAPL": 189.40, "MSFT": 415.20, "NVDA": 121.70, "AMZN": 182.30, "TSLA": 246.90,
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     import ttlog
 
     parser = argparse.ArgumentParser(prog="python -m ttlog.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=20_000, help="events per second (0: as fast as possible)")
+    parser.add_argument("--rate", type=float, default=20_000,
+                        help="events per second (0: as fast as possible)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to run")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--service", default="demo-trader")
@@ -224,7 +226,8 @@ def _sample_ring(directory: Any, *, service: str, pid: int, ring_size: str, over
         now[0] += int(clock.expovariate(rate) * 1e9) + 1
         ring._set_fixed(now[0], tids[i % 7 % 3])
 
-    replay(lambda name: R.PyLogger(ring, name), rate=0, seconds=None, events=events, seed=seed, before_event=stamp)
+    replay(lambda name: R.PyLogger(ring, name), rate=0, seconds=None, events=events, seed=seed,
+           before_event=stamp)
     ring.unmap()
     return path
 
@@ -258,7 +261,8 @@ def make_sample_snapshots(directory: Any, *, seed: int = 7) -> list[Any]:
             start = SAMPLE_START_NS + int(plan["offset"]) * 1_000_000_000
             path = _sample_ring(shm, service=str(plan["service"]), pid=int(plan["pid"]),
                                 ring_size=str(plan["ring_size"]), overflow=str(plan["overflow"]),
-                                events=int(plan["events"]), seed=seed + i, start_ns=start, rate=float(plan["rate"]))
+                                events=int(plan["events"]), seed=seed + i, start_ns=start,
+                                rate=float(plan["rate"]))
             with RingReader(path, consume=True) as reader:
                 batches = reader.read_all(final=True)
             last_ts = max(int.from_bytes(b.cols["ts"][-8:], "little", signed=True) for b in batches)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import struct
 
 __all__ = [  # every name below; ttlog.ring re-exports them all (test_layout checks the list)
-    "COMMIT_SALT", "FLAG_OVERWRITE", "HEADER_SIZE", "H_DATA_CAP", "H_DATA_OFF", "H_DRAINED",
-    "H_DROPPED", "H_DROPPED_REPORTED", "H_EXIT_REASON", "H_FILE_SIZE", "H_FLAGS", "H_HEADER_SIZE", "H_HOST", "H_LOST",
+    "COMMIT_SALT", "FLAG_OVERWRITE", "HEADER_SIZE", "H_DATA_CAP", "H_DATA_OFF", "H_DRAINED", "H_DROPPED",
+    "H_DROPPED_REPORTED", "H_EXIT_REASON", "H_FILE_SIZE", "H_FLAGS", "H_HEADER_SIZE", "H_HOST", "H_LOST",
     "H_MAGIC", "H_MAX_STR", "H_MIN_LEVEL", "H_PID", "H_READ_POS", "H_READ_SEQ", "H_RESERVE_POS",
     "H_SEQ_NEXT", "H_SERVICE", "H_SIDECAR_BEAT", "H_SIDECAR_PID", "H_SNAP_DONE", "H_SNAP_REASON",
     "H_SNAP_REQ", "H_START_NS", "H_STATE", "H_STRTAB_CAP", "H_STRTAB_OFF", "H_STRTAB_USED",

@@ -26,9 +26,10 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # The format's numbers live in layout.py (the twin of _c/format.h); ring re-exports them all.
 from .layout import *  # noqa: F403
@@ -467,7 +468,8 @@ class PyRing:
         off = STRTAB_FIRST
         while off < used:
             n, kind = struct.unpack_from("<II", mm, geo.strtab_off + off)
-            text = bytes(mm[geo.strtab_off + off + 8 : geo.strtab_off + off + 8 + n]).decode("utf-8", "replace")
+            at = geo.strtab_off + off + 8
+            text = bytes(mm[at : at + n]).decode("utf-8", "replace")
             self._strings.setdefault((kind, text), off >> 3)
             off += (8 + n + 7) & ~7
 
@@ -546,7 +548,8 @@ class PyRing:
         return sid
 
     # -- the log call --
-    def write(self, logger_id: int, level: int, msg: object, args: tuple[Any, ...], fields: dict[str, Any]) -> None:
+    def write(self, logger_id: int, level: int, msg: object, args: tuple[Any, ...],
+              fields: dict[str, Any]) -> None:
         """Append one record; never raises for anything in ``msg``, ``args`` or ``fields``."""
         mm = self._mm
         if mm is None or level < struct.unpack_from("<I", mm, H_MIN_LEVEL)[0]:

@@ -68,9 +68,9 @@ def _paths(x: Any, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
-HOSTILE = [None, True, -1, 0, 2**63, -(2**63), 2**64 - 1, 1.5, float("nan"), "", "x" * 1000, b"", b"\x00" * 17,
-           [], {}, [None], {"n": -5}, cbor2.CBORTag(70, b"\xff" * 12), cbor2.CBORTag(79, b"\x01" * 7),
-           cbor2.CBORTag(69, b""), cbor2.CBORTag(999, 1)]
+HOSTILE = [None, True, -1, 0, 2**63, -(2**63), 2**64 - 1, 1.5, float("nan"), "", "x" * 1000, b"",
+           b"\x00" * 17, [], {}, [None], {"n": -5}, cbor2.CBORTag(70, b"\xff" * 12),
+           cbor2.CBORTag(79, b"\x01" * 7), cbor2.CBORTag(69, b""), cbor2.CBORTag(999, 1)]
 
 
 def _mutate(rng: random.Random, good: dict[str, bytes]) -> bytes:
@@ -161,7 +161,8 @@ def test_an_inflation_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     bomb.write_bytes(b"".join(out))
     assert bomb.stat().st_size < 8 << 20
     code = ("import resource, subprocess, sys\n"
-            "p = subprocess.run([sys.executable, '-m', 'ttview', 'stats', sys.argv[1]], capture_output=True, text=True)\n"
+            "p = subprocess.run([sys.executable, '-m', 'ttview', 'stats', sys.argv[1]], "
+            "capture_output=True, text=True)\n"
             "print(p.returncode); print(p.stderr.strip()); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
     ran = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=300)
@@ -180,8 +181,8 @@ def test_the_cli_on_mutated_files(good: dict[str, bytes], tmp_path: Path) -> Non
         path.write_bytes(_mutate(rng, good))
         files.append(path)
     for path in files:
-        ran = subprocess.run([sys.executable, "-m", "ttview", "stats", str(path), "--json"], capture_output=True,
-                             text=True, timeout=120)
+        ran = subprocess.run([sys.executable, "-m", "ttview", "stats", str(path), "--json"],
+                             capture_output=True, text=True, timeout=120)
         assert "Traceback" not in ran.stderr, ran.stderr
         assert ran.returncode in (0, 1, 2, 3), ran.returncode
         if ran.returncode == 2:

@@ -11,8 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -223,12 +224,14 @@ def test_snapshot_on_request_from_producer_and_shell(dirs: tuple[Path, Path]) ->
     sidecar = start_sidecar(shm, snaps, "--interval", "3600")
     try:
         proc, ring = start_producer("c", shm, count=2000, mode="request")
-        wait_for(lambda: any("halfway" in p.name for p in snaps.glob("*.ttsnap")), what="the producer's request")
+        wait_for(lambda: any("halfway" in p.name for p in snaps.glob("*.ttsnap")),
+                 what="the producer's request")
         proc.wait(timeout=60)
         wait_for(lambda: not ring.exists(), what="the exit snapshot")
         proc2, ring2 = start_producer("c", shm, count=100, mode="hold")
         request_snapshot(shm, service="victim", reason="from-shell")
-        wait_for(lambda: any("from-shell" in p.name for p in snaps.glob("*.ttsnap")), what="the shell request")
+        wait_for(lambda: any("from-shell" in p.name for p in snaps.glob("*.ttsnap")),
+                 what="the shell request")
         stop(proc2, signal.SIGKILL)
     finally:
         stop(sidecar)

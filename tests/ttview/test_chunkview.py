@@ -40,7 +40,8 @@ def _service(tmp: Path, out: Path, name: str, pid: int, times: list[int], seed: 
     for start in range(0, len(times), 400):
         from ttlog.reader import slice_batch
 
-        part = [slice_batch(b, start - sum(len(x) for x in batches[:k]), start + 400 - sum(len(x) for x in batches[:k]))
+        part = [slice_batch(b, start - sum(len(x) for x in batches[:k]),
+                            start + 400 - sum(len(x) for x in batches[:k]))
                 for k, b in enumerate(batches)]
         part = [b for b in part if len(b)]
         write_snapshot(out, part, service=name, pid=pid, reason="periodic", chunk_size=chunk,

@@ -49,9 +49,11 @@ def test_a_partitioned_dataset_is_one_table(events: pl.DataFrame, tmp_path: Path
     import duckdb  # in the test extra
 
     got = duckdb.sql(f"select service, count(*) as n, quantile_cont(latency_us, 0.99) as p99 "
-                     f"from read_parquet('{out}/**/*.parquet', hive_partitioning=true) group by all order by 1").fetchall()
+                     f"from read_parquet('{out}/**/*.parquet', hive_partitioning=true) "
+                     f"group by all order by 1").fetchall()
     doubled = pl.concat([events, events])
-    want = (doubled.group_by("service").agg(pl.len().alias("n"), pl.col("latency_us").quantile(0.99, "linear"))
+    want = (doubled.group_by("service").agg(pl.len().alias("n"),
+                                            pl.col("latency_us").quantile(0.99, "linear"))
             .sort("service").rows())
     assert [(s, n) for s, n, _ in got] == [(s, n) for s, n, _ in want]
     assert all(abs(a[2] - b[2]) < 1e-6 * abs(b[2]) for a, b in zip(got, want, strict=True))
@@ -63,7 +65,8 @@ def test_the_cli_reads_parquet_like_snapshots(events: pl.DataFrame, tmp_path: Pa
     ran = subprocess.run([*cmd, "export", str(SAMPLES), "-F", "parquet", "--partition-by", "service,date",
                           "-o", str(out)], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
-    snap = subprocess.run([*cmd, "stats", str(SAMPLES), "-g", "service", "--json"], capture_output=True, text=True)
+    snap = subprocess.run([*cmd, "stats", str(SAMPLES), "-g", "service", "--json"], capture_output=True,
+                          text=True)
     pq = subprocess.run([*cmd, "stats", str(out), "-g", "service", "--json"], capture_output=True, text=True)
     import json
 
@@ -83,7 +86,8 @@ def test_many_hosts_in_one_tree_as_readme_shows(events: pl.DataFrame, tmp_path: 
     md = sorted(SAMPLES.glob("*md-recorder*.ttsnap"))
     for host, paths in (("alpha", [SAMPLES]), ("beta", md)):
         ran = subprocess.run([*cmd, "export", *map(str, paths), "-F", "parquet", "--partition-by",
-                              "service,date", "-o", str(root / f"host={host}")], capture_output=True, text=True)
+                              "service,date", "-o", str(root / f"host={host}")],
+                             capture_output=True, text=True)
         assert ran.returncode == 0, ran.stderr
     beta = load_snapshots(md).frame.height
     assert 0 < beta < events.height

@@ -108,7 +108,8 @@ def test_core_columns_and_dtypes(mixed: tuple[list[Batch], pl.DataFrame]) -> Non
 def test_values_and_nulls(mixed: tuple[list[Batch], pl.DataFrame]) -> None:
     _, df = mixed
     qty = [union_value(v) for v in df["qty"].to_list()]
-    assert qty == [1, 2.5, None, None, None, 3] and [type(v) for v in qty] == [int, float] + [type(None)] * 3 + [int]
+    assert (qty == [1, 2.5, None, None, None, 3]
+            and [type(v) for v in qty] == [int, float] + [type(None)] * 3 + [int])
     assert df["whole"].to_list() == [None] * 5 + [7]
     assert df["flag"].to_list() == [True, None, False, None, None, None]
     mix = [union_value(v) for v in df["mix"].to_list()]

@@ -27,7 +27,8 @@ def paged(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @sync
-async def test_the_paged_viewer_shows_filters_and_groups_like_the_in_memory_one(paged: None, tmp_path: Path) -> None:
+async def test_the_paged_viewer_shows_filters_and_groups_like_the_in_memory_one(paged: None,
+                                                                                tmp_path: Path) -> None:
     eager = load_snapshots([SAMPLES]).frame
     app = make_app(paths=[str(SAMPLES)])
     async with app.run_test(size=SIZE) as pilot:

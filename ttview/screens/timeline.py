@@ -50,7 +50,8 @@ def timeline_data(events: pl.DataFrame | pl.LazyFrame, buckets: int) -> Timeline
     if len(starts) == 1:
         lazy = events.lazy if hasattr(events, "batches") else events.lazy()
         epoch = pl.col("ts").dt.epoch("ns")
-        lo, hi = lazy.select(epoch.min().alias("lo"), epoch.max().alias("hi")).collect(engine="streaming").row(0)
+        bounds = lazy.select(epoch.min().alias("lo"), epoch.max().alias("hi"))
+        lo, hi = bounds.collect(engine="streaming").row(0)
         lo, hi = int(lo or 0), int(hi or 0)
         step = max(1, hi - lo + 1) if hi > lo else 10**9
     return TimelineData(tuple(starts), step, levels, counts)
