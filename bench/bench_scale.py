@@ -2,7 +2,7 @@
 100M events, side by side in one run with DuckDB and polars ``scan_parquet`` answering the same
 questions over the Parquet that ``ttview export`` wrote; and the viewer over the same events.
 
-    python bench/bench_scale.py [--sizes 1M,10M,50M,100M] [--data DIR] [--no-tui]
+    python bench/bench_scale.py [--sizes 1M,10M,50M,100M | --quick] [--data DIR] [--no-tui]
 
 The events are the bundled market replay from 4 services in files of about a million events each,
 as the sidecar writes them (``bench/dataset.py``; a directory already holding a size is reused).
@@ -338,10 +338,16 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1M,10M,50M,100M")
-    ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "ttview-bench-scale")
+    ap.add_argument("--quick", action="store_true", help="1M and 10M only (what run_all.py --quick runs)")
+    ap.add_argument("--data", type=Path,
+                    default=Path(os.environ.get("TTVIEW_BENCH_DATA")
+                                 or Path(tempfile.gettempdir()) / "ttview-bench-scale"),
+                    help="where the datasets are built and kept (env TTVIEW_BENCH_DATA; about 2 GB at 100M)")
     ap.add_argument("--no-tui", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes = "1M,10M"
     rows = []
     for label in args.sizes.split(","):
         rows.append(one_size(label, SIZES[label], args.data, not args.no_tui))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ["bench_log_call.py", "bench_drain.py", "bench_accounting.py", "bench_snapshot.py",
-           "bench_export.py", "bench_stats.py", "bench_latency.py", "bench_tui.py"]
+           "bench_export.py", "bench_stats.py", "bench_latency.py", "bench_tui.py", "bench_scale.py"]
 
 
 def main() -> int:

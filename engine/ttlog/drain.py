@@ -269,7 +269,7 @@ class RingDrain:
         reached = True
         try:
             for chunk in sp.chunks(sp.tail, stop):
-                room = sc.s.max_events - events
+                room = sc.settings.max_events - events
                 if room <= 0:
                     reached = False
                     break
@@ -468,7 +468,7 @@ class RingDrain:
                             f"skipped and counted, so the ring is kept as {kept.name}")
                     except OSError as exc:
                         say(f"{self.path.name}: cannot keep it as {kept.name}: {exc.strerror}")
-                elif sc.s.remove_dead:
+                elif sc.settings.remove_dead:
                     try:
                         os.unlink(self.path)
                         say(f"{self.path.name}: producer {sp.pid} ended ({sp.end_reason}); "

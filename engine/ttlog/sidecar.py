@@ -150,9 +150,9 @@ class Figures:
 
 class Sidecar:
     def __init__(self, settings: Settings) -> None:
-        self.s = settings.resolved()
-        self.shm: Path = self.s.shm_dir  # type: ignore[assignment]
-        self.snaps: Path = self.s.snapshot_dir  # type: ignore[assignment]
+        self.settings = settings.resolved()
+        self.shm: Path = self.settings.shm_dir  # type: ignore[assignment]
+        self.snaps: Path = self.settings.snapshot_dir  # type: ignore[assignment]
         self.rings: dict[Path, RingDrain] = {}
         self.bad: dict[Path, tuple[int, str]] = {}  # reported once; tried again if the file changes
         self.skipped: dict[Path, str] = {}
@@ -234,20 +234,20 @@ class Sidecar:
             return 2
         if not locked:
             say(f"another sidecar already drains {self.shm}")
-            return 0 if not self.s.once else self._run_once_without_lock()
+            return 0 if not self.settings.once else self._run_once_without_lock()
         say(f"draining {self.shm} into {self.snaps}")
         try:
             self.start_up()
-            if self.s.once:
+            if self.settings.once:
                 self.pass_once(final_pass=True)
             else:
                 self._start_copier()
                 while not self._stop.is_set():
                     started = time.monotonic()
                     self.pass_once()
-                    if self.s.exit_when_idle and self._idle_done():
+                    if self.settings.exit_when_idle and self._idle_done():
                         break
-                    self._stop.wait(max(0.0, self.s.poll - (time.monotonic() - started)))
+                    self._stop.wait(max(0.0, self.settings.poll - (time.monotonic() - started)))
                 self._stop_copier()
                 self.pass_once(final_pass=True)
         finally:
@@ -276,7 +276,7 @@ class Sidecar:
         now = time.monotonic()
         if self._idle_since is None:
             self._idle_since = now
-        if now - self._idle_since < self.s.idle_grace:
+        if now - self._idle_since < self.settings.idle_grace:
             return False
         self.release_lock()
         if not self._left_to_drain():
@@ -406,7 +406,7 @@ class Sidecar:
                             reported_dropped=reported if reported <= info.dropped else 0)
 
     def _spool_size(self, file: RingFile) -> int:
-        want = self.s.spool_bytes or self.s.spool_factor * file.geo.capacity
+        want = self.settings.spool_bytes or self.settings.spool_factor * file.geo.capacity
         try:
             st = os.statvfs(self.shm)
             free = st.f_bavail * st.f_frsize
@@ -452,7 +452,7 @@ class Sidecar:
             started = time.monotonic()
             for t in list(self.rings.values()):
                 t.copy(self)
-            self._copier_stop.wait(max(0.0, self.s.copy_poll - (time.monotonic() - started)))
+            self._copier_stop.wait(max(0.0, self.settings.copy_poll - (time.monotonic() - started)))
 
     # -- one pass of the main thread --
     def pass_once(self, *, final_pass: bool = False) -> None:
@@ -507,9 +507,10 @@ class Sidecar:
                         t.file.store_u64(R.H_SNAP_DONE, t.snap_req_seen)
         elif final_pass:
             t.write_parts(self, "periodic", explicit=False, all_parts=True)
-        elif sp.held_events >= self.s.max_events or sp.held >= self.s.fill_trigger * sp.data_cap:
+        elif (sp.held_events >= self.settings.max_events
+              or sp.held >= self.settings.fill_trigger * sp.data_cap):
             t.write_parts(self, "periodic", explicit=False, all_parts=False)
-        elif sp.held and now - t.last_flush >= self.s.interval:
+        elif sp.held and now - t.last_flush >= self.settings.interval:
             t.write_parts(self, "periodic", explicit=False, all_parts=True)
 
     # -- requests from a shell --
@@ -547,7 +548,8 @@ class Sidecar:
         from .store import SnapshotError, apply_retention
 
         try:
-            apply_retention(self.snaps, max_files=self.s.retention_files, max_bytes=self.s.retention_bytes)
+            apply_retention(self.snaps, max_files=self.settings.retention_files,
+                            max_bytes=self.settings.retention_bytes)
         except (OSError, SnapshotError) as exc:
             self.report(f"retention:{exc}", f"retention: {exc}")
 
