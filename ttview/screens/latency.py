@@ -26,6 +26,7 @@ from textual.widgets import Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
+from ttview.chart import count_label, count_ticks
 from ttview.latency import UNITS, LatencyError, LatencyResult, latency_histogram, pair_events
 from ttview.query import QueryError, compile_filter
 from ttview.query import quote_name as quote_filter_name
@@ -436,6 +437,9 @@ class LatencyScreen(ComputedScreen[PairsChosen | None]):
                 plt.plot([xs[self.bin]] * 2, [0, ymax], color="yellow", marker="┊")
         ticks = self._ticks(h)
         plt.xticks([self._x(t) for t in ticks], [si_label(t) for t in ticks])
+        counts = [c for c in count_ticks(ymax) if c <= ymax]  # whole pairs, as the histogram screen
+        plt.yticks(counts, [count_label(c) for c in counts])
+        plt.ylim(0, ymax)
         plt.xlabel(f"latency ({UNIT_LABEL[result.unit]}{', log' if h.log else ''})")
         plt.ylabel("pairs")
         plot.refresh()
