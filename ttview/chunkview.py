@@ -45,6 +45,9 @@ CHUNK_CACHE = 24
 SEGMENT_CACHE = 12
 """Merged segments kept."""
 
+SAMPLE_SEGMENTS = 4
+"""Segments read to measure column widths: the newest, which the first screen reads anyway."""
+
 Progress = Callable[["EventView", int, int], None]
 """``progress(view_so_far, segments_done, segments)`` while a filter runs."""
 
@@ -297,6 +300,20 @@ class _PagedView(EventView):
                     return base + lo + int(hit)
             p += 1
         return None
+
+    def tail_sample(self, limit: int) -> pl.DataFrame:
+        # A sparse filter's newest 50,000 rows may lie in every segment: read at most a few.
+        out: list[pl.DataFrame] = []
+        got = 0
+        for p in range(len(self.parts) - 1, max(-1, len(self.parts) - 1 - SAMPLE_SEGMENTS), -1):
+            j = self.parts[p]
+            frame = self._select(j, self.seg.segment(j))
+            out.append(frame.tail(limit - got))
+            got += out[-1].height
+            if got >= limit:
+                break
+        out.reverse()
+        return pl.concat(out) if len(out) > 1 else out[0] if out else pl.DataFrame(schema=self.schema)
 
     def count(self, expr: pl.Expr) -> int:
         expr = expr.fill_null(False)

@@ -107,6 +107,11 @@ class EventView(ABC):
         """Number of columns (0: no events were ever loaded)."""
         return len(self.schema)
 
+    def tail_sample(self, limit: int) -> pl.DataFrame:
+        """Up to ``limit`` of the newest events, cheaply: what column widths are measured on. A
+        paged view may return fewer (it reads only a few of its newest segments)."""
+        return self.rows(max(0, self.height - limit), self.height)
+
     def identity(self, row: int) -> EventId | None:
         """The identity of event ``row``, or None outside the view."""
         if not 0 <= row < self.height:

@@ -129,3 +129,24 @@ def test_memory_is_bounded_by_the_caches(files: Path) -> None:
 
     assert len(paged.seg._chunk_cache.items) <= CHUNK_CACHE
     assert len(paged.seg._seg_cache.items) <= SEGMENT_CACHE
+
+
+def test_a_sparse_filter_is_measured_on_its_newest_segments_only(
+    views: tuple[ChunkedEventView, FrameEventView], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The log view measures its column widths at every partial result of a running filter: that
+    # must not decode every segment a sparse filter's last 50,000 matches are spread over.
+    from ttview.chunkview import SAMPLE_SEGMENTS
+
+    paged, eager = views
+    sparse = paged.where(compile_filter("i in (5, 700, 1400) and level >= TRADE", paged.schema))
+    assert 0 < sparse.height < 10 and len(sparse.parts) > SAMPLE_SEGMENTS
+    read: list[int] = []
+    segment = paged.seg.segment
+    monkeypatch.setattr(paged.seg, "segment", lambda j, cols=None: read.append(j) or segment(j, cols))
+    sample = sparse.tail_sample(50_000)
+    assert len(set(read)) <= SAMPLE_SEGMENTS
+    assert 0 < sample.height <= sparse.height
+    assert sample.equals(sparse.rows(sparse.height - sample.height, sparse.height))  # the newest rows
+    # a dense view gives exactly the newest rows asked for
+    assert paged.tail_sample(100).equals(eager.rows(eager.height - 100, eager.height))

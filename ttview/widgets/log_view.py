@@ -287,7 +287,7 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
     def _measure(self, view: EventView) -> LineLayout:
         if not view.height:
             return LineLayout()
-        sample = view.rows(max(0, view.height - 50_000), view.height)  # cheap: runs at every update
+        sample = view.tail_sample(50_000)  # cheap: runs at every update
         widths = sample.select(
             pl.col("logger").str.len_chars().max().alias("logger"),
             pl.col("message").str.len_chars().quantile(0.9).alias("message"),
