@@ -274,6 +274,7 @@ class TTViewApp(App[None]):
         self._complete = False
         """True once every event of the snapshots is in (not while live or loading)."""
         self._filter_gen = 0
+        self._filter_shown = -1  # the filter generation whose results the log view shows
         self._search_gen = 0
         self._header = HeaderState()
         self._live = LiveControl()
@@ -389,9 +390,11 @@ class TTViewApp(App[None]):
                 view=result.view,
             )
         )
-        if result.view is not None:  # learn every segment's size now, newest first, for paging anywhere
+        if result.view is not None:
+            # learn every segment's size now, for paging anywhere: oldest first, since the rows on
+            # screen learn the newest sizes on demand and a filter learns them from the newest end
             worker = get_current_worker()
-            result.view.seg.index_all(cancelled=lambda: worker.is_cancelled)
+            result.view.seg.index_all(newest_first=False, cancelled=lambda: worker.is_cancelled)
 
     def on_sources_loaded(self, message: SourcesLoaded) -> None:
         log = self.log_view
@@ -524,14 +527,18 @@ class TTViewApp(App[None]):
 
     # ---- showing a view -----------------------------------------------------------------------
 
-    def _show_view(self, view: EventView, *, appended: int = 0, keep_event: bool = True) -> None:
+    def _show_view(self, view: EventView, *, appended: int = 0, keep_event: bool = True,
+                   growing: bool = False) -> None:
         log = self.log_view
         cursor = None
-        if keep_event and log.row_count and view.height and not log.follow:
+        if growing and log.row_count and not log.follow:
+            # the rows added are older than every row shown: the cursor's event moved down by them
+            cursor = log.cursor + view.height - log.view.height
+        elif keep_event and log.row_count and view.height and not log.follow:
             event = log.view.identity(log.cursor)
             cursor = view.locate(*event) if event is not None else None
         self.view = view
-        log.set_view(view, cursor=cursor, appended=appended)
+        log.set_view(view, cursor=cursor, appended=appended, growing=growing)
         log.set_marks(self.marks.rows_in(view))
         self._counts_changed()
         if log.search_term:
@@ -608,7 +615,10 @@ class TTViewApp(App[None]):
             self._set_header(busy=f"filtering… {done * 100 // max(1, parts)}%, newest first")
         else:
             self._set_header(busy="")
-        self._show_view(message.view)
+        # a running filter's results only grow older rows: the same filter's first result set
+        # the column widths
+        self._show_view(message.view, growing=self._filter_shown == message.generation)
+        self._filter_shown = message.generation
 
     def on_filter_failed(self, message: FilterFailed) -> None:
         if message.generation != self._filter_gen:

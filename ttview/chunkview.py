@@ -21,7 +21,9 @@ and stable-sorting by ``ts`` (the tests compare); memory is bounded by the cache
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,9 @@ CHUNK_CACHE = 24
 
 SEGMENT_CACHE = 12
 """Merged segments kept."""
+
+PROGRESS_EVERY = 0.25
+"""Seconds between a running filter's partial results (after its first matches)."""
 
 SAMPLE_SEGMENTS = 4
 """Segments read to measure column widths: the newest, which the first screen reads anyway."""
@@ -140,6 +145,8 @@ class Segments:
         """Learn every segment's size (the background pass); newest first by default."""
         order = range(len(self) - 1, -1, -1) if newest_first else range(len(self))
         for j in order:
+            while self.catalog.busy and not (cancelled is not None and cancelled()):
+                time.sleep(0.05)  # a filter or an aggregation someone waits for goes first
             if cancelled is not None and cancelled():
                 return
             self.size(j)
@@ -188,8 +195,9 @@ class Segments:
                 self._chunk_cache.put(key if cols != tuple(self.catalog.schema) else (c.k, c.i, None), frame)
         return frame
 
-    def segment(self, j: int, columns: Sequence[str] | None = None) -> pl.DataFrame:
-        """Segment ``j``'s events in their order (only ``columns``, plus ``ts``)."""
+    def segment(self, j: int, columns: Sequence[str] | None = None, *, keep: bool = True) -> pl.DataFrame:
+        """Segment ``j``'s events in their order (only ``columns``, plus ``ts``). ``keep=False``
+        (a scan over every segment) leaves the segment cache to what is on screen."""
         schema = self.catalog.schema
         cols = (tuple(schema) if columns is None
                 else tuple(c for c in schema if c in set(columns) or c == "ts"))
@@ -216,7 +224,8 @@ class Segments:
             frame = parts[0]
         else:
             frame = pl.concat(parts).sort("ts", maintain_order=True)
-        self._seg_cache.put(key, frame)
+        if keep:
+            self._seg_cache.put(key, frame)
         return frame
 
 
@@ -301,26 +310,28 @@ class _PagedView(EventView):
             p += 1
         return None
 
-    def tail_sample(self, limit: int) -> pl.DataFrame:
+    def tail_sample(self, limit: int, columns: Sequence[str]) -> pl.DataFrame:
         # A sparse filter's newest 50,000 rows may lie in every segment: read at most a few.
         out: list[pl.DataFrame] = []
         got = 0
         for p in range(len(self.parts) - 1, max(-1, len(self.parts) - 1 - SAMPLE_SEGMENTS), -1):
             j = self.parts[p]
-            frame = self._select(j, self.seg.segment(j))
+            frame = self._select(j, self.seg.segment(j, columns)).select(columns)
             out.append(frame.tail(limit - got))
             got += out[-1].height
             if got >= limit:
                 break
         out.reverse()
-        return pl.concat(out) if len(out) > 1 else out[0] if out else pl.DataFrame(schema=self.schema)
+        if not out:
+            return pl.DataFrame(schema={c: self.schema[c] for c in columns})
+        return pl.concat(out) if len(out) > 1 else out[0]
 
     def count(self, expr: pl.Expr) -> int:
         expr = expr.fill_null(False)
         cols = _needed(expr, self.schema)
         total = 0
         for j in self.parts:
-            total += int(self._select(j, self.seg.segment(j, cols)).select(expr.sum()).item())
+            total += int(self._select(j, self.seg.segment(j, cols, keep=False)).select(expr.sum()).item())
         return total
 
     def _times(self, p: int) -> np.ndarray:
@@ -443,24 +454,69 @@ class ChunkedEventView(_PagedView):
         expr = bound.expr.fill_null(False)
         cols = _needed(expr, self.schema)
         hints = bound.hints()
-        from ttview.scan import skips
+        from ttview.scan import _ahead, skips
 
+        seg, files = self.seg, self.catalog.files
+        n = len(seg)
+        skipped = [all(skips(hints, files[seg.chunks[m].k], seg.chunks[m].i) for m in seg.members[j])
+                   for j in range(n)]
+        # Chunks are filtered on the decode pool, ahead of the segments that need them: newest
+        # first (by the last segment each one reaches), only those in a segment not skipped.
+        jobs = sorted((m for m, c in enumerate(seg.chunks) if not all(skipped[c.first : c.last + 1])),
+                      key=lambda m: -seg.chunks[m].last)
+        wanted = list(dict.fromkeys(["ts", *cols]))
+
+        def test(m: int) -> tuple[int, np.ndarray, np.ndarray]:
+            c = seg.chunks[m]
+            skip = skips(hints, files[c.k], c.i)  # its rows still take their places in the merge
+            frame = self.catalog.chunk_frame(c.k, c.i, ["ts"] if skip else wanted)
+            if frame is None:
+                return m, np.zeros(0, np.int64), np.zeros(0, bool)
+            ts = frame.get_column("ts").dt.epoch("ns").to_numpy()
+            mask = np.zeros(len(ts), bool) if skip else frame.select(expr).to_series().to_numpy()
+            if c.bounds is None:
+                c.bounds = np.concatenate([[0], np.searchsorted(ts, seg.cuts[c.first + 1 : c.last + 1]),
+                                           [len(ts)]]).astype(np.int64)
+            return m, ts, mask
+
+        tested: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        results = _ahead(jobs, test, depth=4)
         matches: dict[int, np.ndarray | None] = {}
-        n = len(self.seg)
         done = 0
-        for j in range(n - 1, -1, -1):  # newest first: the first screen's matches come first
-            if cancelled is not None and cancelled():
-                break
-            members = [self.seg.chunks[m] for m in self.seg.members[j]]
-            if all(skips(hints, self.catalog.files[c.k], c.i) for c in members):
-                matches[j] = np.zeros(0, dtype=np.uint32)
-            else:
-                mask = self.seg.segment(j, cols).select(expr).to_series().to_numpy()
-                hits = np.flatnonzero(mask)
-                matches[j] = None if len(hits) == len(mask) else hits.astype(np.uint32)
-            done += 1
-            if progress is not None and (done % 8 == 0 or j == 0):
-                progress(FilteredChunkView(self.seg, dict(matches), bound, complete=j == 0), done, n)
+        found = shown = False
+        posted = time.monotonic()
+        with self.catalog.scanning(), contextlib.closing(results):
+            for j in range(n - 1, -1, -1):  # newest first: the first screen's matches come first
+                if cancelled is not None and cancelled():
+                    break
+                if skipped[j]:
+                    matches[j] = np.zeros(0, dtype=np.uint32)
+                else:
+                    while any(m not in tested for m in seg.members[j]):
+                        m, ts, mask = next(results)
+                        tested[m] = ts, mask
+                    times, keep = [], []
+                    for m in seg.members[j]:  # the segment's merge: file order, stable by time
+                        c = seg.chunks[m]
+                        b = c.bounds if c.bounds is not None else np.zeros(c.last - c.first + 2, np.int64)
+                        lo, hi = int(b[j - c.first]), int(b[j - c.first + 1])
+                        times.append(tested[m][0][lo:hi])
+                        keep.append(tested[m][1][lo:hi])
+                    mask = np.concatenate(keep) if len(keep) > 1 else keep[0]
+                    if len(times) > 1:
+                        mask = mask[np.argsort(np.concatenate(times), kind="stable")]
+                    hits = np.flatnonzero(mask)
+                    matches[j] = None if len(hits) == len(mask) else hits.astype(np.uint32)
+                for m in [m for m in tested if seg.chunks[m].first >= j]:  # no older segment needs it
+                    del tested[m]
+                done += 1
+                # the first matches at once, then a few updates a second (each one is drawn)
+                found = found or matches[j] is None or len(matches[j]) > 0  # type: ignore[arg-type]
+                now = time.monotonic()
+                due = j == 0 or (found and not shown) or now - posted >= PROGRESS_EVERY
+                if progress is not None and due:
+                    progress(FilteredChunkView(seg, dict(matches), bound, complete=j == 0), done, n)
+                    posted, shown = now, found
         return FilteredChunkView(self.seg, matches, bound, complete=len(matches) == n)
 
 

@@ -33,6 +33,8 @@ import polars as pl
 from ttview.schema import event_id_expr
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Sequence
+
     from ttview.query import Filter
 
 __all__ = ["EventId", "EventView", "FrameEventView"]
@@ -107,10 +109,10 @@ class EventView(ABC):
         """Number of columns (0: no events were ever loaded)."""
         return len(self.schema)
 
-    def tail_sample(self, limit: int) -> pl.DataFrame:
-        """Up to ``limit`` of the newest events, cheaply: what column widths are measured on. A
-        paged view may return fewer (it reads only a few of its newest segments)."""
-        return self.rows(max(0, self.height - limit), self.height)
+    def tail_sample(self, limit: int, columns: Sequence[str]) -> pl.DataFrame:
+        """``columns`` of up to ``limit`` of the newest events, cheaply: what column widths are
+        measured on. A paged view may return fewer (it reads only a few of its newest segments)."""
+        return self.rows(max(0, self.height - limit), self.height).select(columns)
 
     def identity(self, row: int) -> EventId | None:
         """The identity of event ``row``, or None outside the view."""

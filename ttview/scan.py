@@ -25,6 +25,7 @@ files go on.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import threading
@@ -139,10 +140,28 @@ class Catalog:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _file_locks: dict[int, threading.Lock] = field(default_factory=dict, repr=False)
     _broken: dict[int, int] = field(default_factory=dict, repr=False)  # file -> first bad chunk
+    _scans: int = field(default=0, repr=False)  # scans running (see :meth:`scanning`)
 
     @property
     def schema(self) -> pl.Schema:
         return self.layout.schema
+
+    @contextlib.contextmanager
+    def scanning(self) -> Iterator[None]:
+        """Held while a scan someone waits for (a filter, an aggregation) runs, so that background
+        work of lower priority (:meth:`ttview.chunkview.Segments.index_all`) can give way."""
+        with self._lock:
+            self._scans += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._scans -= 1
+
+    @property
+    def busy(self) -> bool:
+        """Whether a scan is running (:meth:`scanning`)."""
+        return self._scans > 0
 
     @property
     def paths(self) -> list[Path]:
@@ -267,14 +286,15 @@ class Catalog:
             need += [c for c in predicate.meta.root_names() if c in self.schema and c not in need]
         if not need:
             need = ["level"]
-        for frame in (self._merged(plan, need) if ordered else self._unordered(plan, need)):
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if columns is not None:
-                frame = (frame.select([c for c in need if c in set(columns)]) if columns
-                         else frame.drop(frame.columns))
-            if frame.height:
-                yield frame
+        with self.scanning():
+            for frame in (self._merged(plan, need) if ordered else self._unordered(plan, need)):
+                if predicate is not None:
+                    frame = frame.filter(predicate)
+                if columns is not None:
+                    frame = (frame.select([c for c in need if c in set(columns)]) if columns
+                             else frame.drop(frame.columns))
+                if frame.height:
+                    yield frame
 
     def read_span(self, hints: ChunkBounds | None = None) -> tuple[int, int] | None:
         """The first and last event time of what a scan with ``hints`` gave, from the chunk index

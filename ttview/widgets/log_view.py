@@ -43,6 +43,10 @@ __all__ = ["DELTA_MODES", "LogView"]
 BLOCK_ROWS = 64
 """Rows fetched from the view at a time."""
 
+MEASURE_ROWS = 1_000
+"""A growing view (a running filter's results) is measured again only until its widths were
+measured on this many rows, and then only each time it has doubled."""
+
 DELTA_MODES = ("off", "previous", "mark")
 """What the delta column shows: nothing, the time since the row above, the time since the
 nearest mark above."""
@@ -186,6 +190,7 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         self._layout_cols = _RowLayout((), False)
         self._select: list[pl.Expr] = []
         self._layout = LineLayout()
+        self._measured_rows = 0
         self._blocks: LRUCache[int, list[tuple[Any, ...]]] = LRUCache(64)
         self._strips: LRUCache[tuple[int, bool], list[Strip]] = LRUCache(1024)
         self._styles: LineStyles | None = None
@@ -220,13 +225,17 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         """Rows of the view holding a marked event (ascending)."""
         return self._mark_rows
 
-    def set_view(self, view: EventView, *, cursor: int | None = None, appended: int = 0) -> None:
+    def set_view(self, view: EventView, *, cursor: int | None = None, appended: int = 0,
+                 growing: bool = False) -> None:
         """Show ``view``; ``cursor`` puts the cursor on that row (default: keep the row number,
         or the last row when following). ``appended``: rows that are new at the end (live), counted
-        in the "N new" mark while not following."""
+        in the "N new" mark while not following. ``growing``: ``view`` is the previous one with
+        older rows added (a running filter's next result), so the column widths, measured on the
+        newest rows, are kept once they were measured on enough of them."""
         self._view = view
         self._rebuild_columns()
-        self._layout = self._measure(view)
+        if not growing or (self._measured_rows < MEASURE_ROWS and view.height >= 2 * self._measured_rows):
+            self._layout, self._measured_rows = self._measure(view)
         self._forget_lines()
         self._set_virtual_size()
         if self.follow:
@@ -284,17 +293,18 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         # wrapped, the scroll position is the top row, which may go up to the last one
         self.virtual_size = Size(1, rows + (self.page_height - 1 if self.wrap and rows else 0))
 
-    def _measure(self, view: EventView) -> LineLayout:
+    def _measure(self, view: EventView) -> tuple[LineLayout, int]:
+        """The column widths for ``view``, and how many of its rows they were measured on."""
         if not view.height:
-            return LineLayout()
-        sample = view.tail_sample(50_000)  # cheap: runs at every update
+            return LineLayout(), 0
+        sample = view.tail_sample(50_000, ("logger", "message"))  # cheap: runs at every update
         widths = sample.select(
             pl.col("logger").str.len_chars().max().alias("logger"),
             pl.col("message").str.len_chars().quantile(0.9).alias("message"),
         ).row(0)
         logger = min(int(widths[0] or 0), 20)
         message = min(int(widths[1] or 0), 32)
-        return LineLayout(logger=max(logger, 6), message=max(message, 8))
+        return LineLayout(logger=max(logger, 6), message=max(message, 8)), sample.height
 
     def _rows(self, block: int) -> list[tuple[Any, ...]]:
         rows = self._blocks.get(block)
