@@ -80,7 +80,11 @@ def python_loop_ndjson(frame: Any, out: Path) -> int:
                 "level": LEVEL_NAMES.get(level, str(level)),
                 "level_no": level,
             }
-            event.update((k, v) for k, v in row.items() if v is not None)
+            for k, v in row.items():
+                if isinstance(v, dict):  # a field of several kinds: the member holding the value
+                    v = next((x for x in v.values() if x is not None), None)
+                if v is not None:
+                    event[k] = v
             fh.write(json.dumps(event, separators=(",", ":")) + "\n")
             n += 1
     return n

@@ -52,6 +52,8 @@ characters replaced (``ttview.textsafe``), so logged text can never drive the te
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import os
 import re
@@ -115,6 +117,9 @@ _TERMINAL_UNSAFE = TERMINAL_UNSAFE_REGEX
 
 Progress = Callable[[int, int], None]
 """``progress(rows_written, rows_total)``, called after each batch (total 0 when unknown)."""
+
+Prep = Callable[[pl.DataFrame], pl.DataFrame]
+"""Turns a batch of events into the export columns (:func:`prepare` with the export's options)."""
 
 
 class ExportError(ValueError):
@@ -405,6 +410,7 @@ def write_export(
     if total is None and isinstance(df, pl.DataFrame):
         total = df.height
     expected = total or 0
+    prep = functools.partial(prepare, fmt=fmt, fields=fields, for_terminal=for_terminal, time_unit=time_unit)
     if not isinstance(df, (pl.DataFrame, pl.LazyFrame)):  # batches of events, read as they are written
         _check_format(fmt)
         if fmt == "parquet" or partition_by:
@@ -414,9 +420,8 @@ def write_export(
         if first is None:
             return _write_text_to(dest, _schema_only(schema, fmt, fields, for_terminal), fmt, progress, 0,
                                   chunk_rows, threads)
-        prepared = (prepare(b, fmt=fmt, fields=fields, for_terminal=for_terminal)
-                    for b in _chain(first, batches))
-        return _write_text_to(dest, prepared, fmt, progress, expected, chunk_rows, threads)
+        return _write_text_to(dest, _chain(first, batches), fmt, progress, expected, chunk_rows, threads,
+                              prep=prep)
     lazy = df.lazy() if isinstance(df, pl.DataFrame) else df
     if partition_by:
         if fmt != "parquet":
@@ -425,11 +430,13 @@ def write_export(
         plan = prepare(lazy, fmt=fmt, fields=fields, time_unit=time_unit,
                        extra={_KEY + k: pl.col(k) for k in keys})
         return _write_partitioned(plan, keys, Path(dest), metadata, progress, expected)  # type: ignore[arg-type]
-    plan = prepare(df if isinstance(df, pl.DataFrame) else lazy, fmt=fmt, fields=fields,
-                   for_terminal=for_terminal, time_unit=time_unit)
     if fmt == "parquet":
-        return _write_parquet(plan.lazy() if isinstance(plan, pl.DataFrame) else plan, dest, metadata,
-                              progress, expected)
+        plan = prepare(lazy, fmt=fmt, fields=fields, for_terminal=for_terminal, time_unit=time_unit)
+        return _write_parquet(plan, dest, metadata, progress, expected)
+    if isinstance(df, pl.DataFrame):  # sliced here, each slice prepared and encoded by a worker
+        prepare(df.head(0), fmt=fmt, fields=fields)  # an unknown field: raise before writing
+        return _write_text_to(dest, df, fmt, progress, expected, chunk_rows, threads, prep=prep)
+    plan = prepare(lazy, fmt=fmt, fields=fields, for_terminal=for_terminal, time_unit=time_unit)
     return _write_text_to(dest, plan, fmt, progress, expected, chunk_rows, threads)
 
 
@@ -446,10 +453,10 @@ def _schema_only(schema: pl.Schema | None, fmt: str, fields: Sequence[str] | Non
 
 
 def _write_text_to(dest: Any, plan: Any, fmt: str, progress: Progress | None, expected: int, chunk_rows: int,
-                   threads: int | None) -> int:
+                   threads: int | None, prep: Prep | None = None) -> int:
     fh, owned = (open(dest, "wb"), True) if isinstance(dest, (str, os.PathLike)) else (dest, False)  # noqa: SIM115
     try:
-        return _write_text(plan, fh, fmt, progress, expected, chunk_rows, threads)
+        return _write_text(plan, fh, fmt, progress, expected, chunk_rows, threads, prep)
     finally:
         if owned:
             fh.close()
@@ -505,14 +512,17 @@ def _write_partitioned(plan: pl.LazyFrame, keys: list[str], directory: Path, met
 
 
 def _write_text(plan: Any, fh: IO[bytes], fmt: str, progress: Progress | None, expected: int,
-                chunk_rows: int, threads: int | None) -> int:
+                chunk_rows: int, threads: int | None, prep: Prep | None = None) -> int:
     """The events as text, batch by batch: each batch encoded on a worker thread (polars' JSON and
     CSV encoders release the GIL) while this one writes the previous ones in order; a batch is
     read only when a worker is free, so memory holds a few batches, whatever the export's size.
-    ``plan`` is a prepared frame, lazy source, or an iterator of prepared batches."""
+    ``plan`` is a prepared frame, lazy source, or an iterator of prepared batches; or, with
+    ``prep``, of batches of events that ``prep`` prepares (on the worker, with the encoding)."""
     batches = _batches(plan, chunk_rows)
     first_batch = next(batches, None)
     schema = first_batch.schema if first_batch is not None else _schema_of(plan)
+    if prep is not None:
+        schema = prep(pl.DataFrame(schema=schema)).schema
     if fmt == "csv":
         fh.write(pl.DataFrame(schema=schema).write_csv().encode("utf-8"))
     elif fmt == "json":
@@ -538,7 +548,7 @@ def _write_text(plan: Any, fh: IO[bytes], fmt: str, progress: Progress | None, e
         batch = first_batch
         while batch is not None:
             if batch.height:
-                pending.append((batch.height, pool.submit(_encode, batch, fmt)))
+                pending.append((batch.height, pool.submit(_encode, batch, fmt, prep)))
                 if len(pending) > workers:
                     flush_one()
             batch = next(batches, None)
@@ -571,9 +581,17 @@ def _batches(plan: Any, chunk_rows: int) -> Iterator[pl.DataFrame]:
             yield batch.slice(start, step) if batch.height > step else batch
 
 
-def _encode(batch: pl.DataFrame, fmt: str) -> bytes:
+def _encode(batch: pl.DataFrame, fmt: str, prep: Prep | None = None) -> bytes:
+    """A batch (prepared by ``prep`` first, if given) as text, built by polars (the GIL released)
+    rather than joined in Python."""
+    if prep is not None:
+        batch = prep(batch)
+    buf = io.BytesIO()
     if fmt == "csv":
-        return batch.write_csv(include_header=False).encode("utf-8")
+        batch.write_csv(buf, include_header=False)
+        return buf.getvalue()
     lines = json_lines(batch)
-    sep = ",\n" if fmt == "json" else "\n"
-    return (sep.join(lines.to_list()) + ("\n" if fmt == "ndjson" else "")).encode("utf-8")
+    if fmt == "json":
+        return lines.str.join(",\n").item().encode("utf-8")
+    lines.to_frame().write_csv(buf, include_header=False, quote_style="never")  # a line each, as is
+    return buf.getvalue()
