@@ -168,6 +168,11 @@ class FrameEventView(EventView):
     def lazy(self) -> pl.LazyFrame:
         return self._frame.lazy()
 
+    def events(self) -> Any:
+        from ttview.scan import EventSource
+
+        return EventSource(self._frame.lazy(), frame=self._frame)
+
     def where(self, flt: Filter | None) -> FrameEventView:
         if flt is None or flt.keeps_all or not self.height:
             return self

@@ -463,6 +463,7 @@ class EventSource:
     catalog: Catalog | None = None
     hints: ChunkBounds | None = None
     predicate: pl.Expr | None = None
+    frame: pl.DataFrame | None = None  # events already in memory (``lazy`` is over it): one batch
 
     def time_span(self) -> tuple[int, int] | None | bool:
         """After :meth:`batches`: the first and last event time (None: no event) when the index
@@ -473,6 +474,9 @@ class EventSource:
 
     def batches(self, exprs: Sequence[pl.Expr]) -> Iterator[pl.DataFrame]:
         """Batches of ``exprs`` over the events (each expression named)."""
+        if self.frame is not None:
+            yield self.frame.select(exprs)
+            return
         if self.catalog is None:
             yield from self.lazy.select(exprs).collect_batches(maintain_order=True)
             return
