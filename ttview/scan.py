@@ -140,6 +140,7 @@ class Catalog:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _file_locks: dict[int, threading.Lock] = field(default_factory=dict, repr=False)
     _broken: dict[int, int] = field(default_factory=dict, repr=False)  # file -> first bad chunk
+    _error_of: dict[int, int] = field(default_factory=dict, repr=False)  # file -> its line in errors
     _scans: int = field(default=0, repr=False)  # scans running (see :meth:`scanning`)
 
     @property
@@ -233,15 +234,20 @@ class Catalog:
             return None
 
     def _report(self, k: int, i: int, message: str) -> None:
+        """File ``k`` is bad from chunk ``i`` on. Chunks decode in parallel, so an earlier bad chunk
+        may be found after a later one: the file's one line always names the earliest."""
         snap = self.files[k]
         with self._lock:
-            if k in self._broken:
-                self._broken[k] = min(self._broken[k], i)
+            if k in self._broken and self._broken[k] <= i:
                 return
             self._broken[k] = i
             kept = sum(c.n for c in snap.info.chunks[:i])
-            self.errors.append(FileError(snap.path, f"{message} (kept its first {kept:,} of "
-                                                    f"{snap.info.count:,} events)"))
+            error = FileError(snap.path, f"{message} (kept its first {kept:,} of {snap.info.count:,} events)")
+            if k in self._error_of:
+                self.errors[self._error_of[k]] = error
+            else:
+                self._error_of[k] = len(self.errors)
+                self.errors.append(error)
 
     # -- the lazy source --
     def lazy(self, *, hints: ChunkBounds | None = None, ordered: bool = True) -> pl.LazyFrame:

@@ -54,3 +54,20 @@ def test_the_span_from_the_index_is_the_span_of_the_events_read(tmp_path: Path, 
         assert filtered.time_span() is False
         again = group_summary(filtered, by="venue", field="latency_us")
     assert (again.ts_min, again.ts_max) == (got.ts_min, got.ts_max)
+
+
+def test_a_file_bad_in_two_chunks_is_named_once_by_the_earlier(tmp_path: Path) -> None:
+    # Chunks decode in parallel, so the later bad chunk may be found first: the file's one line
+    # must still say how many events were really kept (those before the earlier bad chunk).
+    path = _snapshot(tmp_path, "svc", 200, 0)
+    catalog = open_catalog([path])
+    chunks = catalog.files[0].info.chunks
+    assert len(chunks) >= 4
+    catalog._report(0, 3, "chunk 3 is bad")
+    kept = sum(c.n for c in chunks[:3])
+    assert catalog.errors[0].message.endswith(f"(kept its first {kept:,} of 200 events)")
+    catalog._report(0, 1, "chunk 1 is bad")
+    catalog._report(0, 2, "chunk 2 is bad")
+    assert len(catalog.errors) == 1
+    assert catalog.errors[0].message == f"chunk 1 is bad (kept its first {chunks[0].n:,} of 200 events)"
+    assert catalog.lazy().collect().height == chunks[0].n
