@@ -355,6 +355,7 @@ class TTViewApp(App[None]):
         self.query_one("#status", StatusHeader).state = self._header
 
     def _counts_changed(self) -> None:
+        self._note_bad_files()
         self._set_header(
             total=self.full.height,
             shown=self.view.height,
@@ -394,7 +395,10 @@ class TTViewApp(App[None]):
             # learn every segment's size now, for paging anywhere: oldest first, since the rows on
             # screen learn the newest sizes on demand and a filter learns them from the newest end
             worker = get_current_worker()
+            breaks = result.view.catalog.breaks
             result.view.seg.index_all(newest_first=False, cancelled=lambda: worker.is_cancelled)
+            if result.view.catalog.breaks != breaks:  # a file turned out bad: its rows are fewer
+                self.post_message(LogView.Shrank(self.log_view))
 
     def on_sources_loaded(self, message: SourcesLoaded) -> None:
         log = self.log_view
@@ -546,6 +550,24 @@ class TTViewApp(App[None]):
         if self.detail.is_open:
             self._show_detail(log.cursor)
 
+    def on_log_view_shrank(self, message: LogView.Shrank) -> None:
+        """A file turned out bad while its rows were read: name it, and show the smaller view (a
+        filter's result is computed again, its matches may name rows no longer there)."""
+        self._note_bad_files()
+        if getattr(self.view, "stale", False):
+            self.apply_filter(self.filter_text, quiet=True)
+        else:
+            self._show_view(self.view)
+
+    def _note_bad_files(self) -> None:
+        catalog = getattr(getattr(self.full, "seg", None), "catalog", None)
+        for error in catalog.errors if catalog is not None else []:
+            line = f"skipped {error.message}"
+            if line not in self.errors:
+                self.errors.append(line)
+                self.notify(visible(line, limit=300), title="cannot load", severity="error", markup=False,
+                            timeout=10)
+
     # ---- filter -------------------------------------------------------------------------------
 
     def action_filter(self) -> None:
@@ -613,6 +635,10 @@ class TTViewApp(App[None]):
         if message.progress is not None:
             done, parts = message.progress
             self._set_header(busy=f"filtering… {done * 100 // max(1, parts)}%, newest first")
+        elif getattr(message.view, "stale", False):  # a file turned out bad while it ran: again
+            self._note_bad_files()
+            self.apply_filter(message.text, quiet=True)
+            return
         else:
             self._set_header(busy="")
         # a running filter's results only grow older rows: the same filter's first result set

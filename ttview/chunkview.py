@@ -110,7 +110,8 @@ class Segments:
                 self.members[j].append(len(self.chunks))
             self.chunks.append(c)
         self.sizes = np.full(len(self.cuts), -1, dtype=np.int64)
-        self.total = sum(c.n for c in self.chunks)
+        self._total = sum(c.n for c in self.chunks)
+        self._breaks = catalog.breaks
         self._lock = threading.Lock()
         self._chunk_cache = _LRU(CHUNK_CACHE)
         self._seg_cache = _LRU(SEGMENT_CACHE)
@@ -118,6 +119,33 @@ class Segments:
 
     def __len__(self) -> int:
         return len(self.cuts)
+
+    @property
+    def total(self) -> int:
+        """Events in every segment: the index's count, less the chunks of files found bad."""
+        self.sync()
+        return self._total
+
+    @property
+    def generation(self) -> int:
+        """Changes when a file is found bad (sizes, offsets and rows change with it)."""
+        return self._breaks
+
+    def sync(self) -> None:
+        """Forget what a chunk found bad since (a file is cut short from it on) invalidates."""
+        if self.catalog.breaks == self._breaks:
+            return
+        with self._lock:
+            breaks = self.catalog.breaks
+            for c in self.chunks:
+                if self.catalog._gone(c.k, c.i):
+                    c.bounds = np.zeros(c.last - c.first + 2, dtype=np.int64)
+            self._chunk_cache = _LRU(CHUNK_CACHE)
+            self._seg_cache = _LRU(SEGMENT_CACHE)
+            self.sizes = np.full(len(self.cuts), -1, dtype=np.int64)
+            self._suffix = None
+            self._total = sum(c.n for c in self.chunks if not self.catalog._gone(c.k, c.i))
+            self._breaks = breaks
 
     # ---- sizes and offsets ----------------------------------------------------------------------
 
@@ -132,6 +160,7 @@ class Segments:
 
     def size(self, j: int) -> int:
         """Events in segment ``j``."""
+        self.sync()
         if self.sizes[j] < 0:
             total = 0
             for m in self.members[j]:
@@ -183,6 +212,8 @@ class Segments:
     # ---- decoding -------------------------------------------------------------------------------
 
     def chunk(self, c: _Chunk, columns: Sequence[str]) -> pl.DataFrame | None:
+        if self.catalog._gone(c.k, c.i):
+            return None
         cols = tuple(columns)
         key = (c.k, c.i, cols)
         frame = self._chunk_cache.get(key)
@@ -198,6 +229,7 @@ class Segments:
     def segment(self, j: int, columns: Sequence[str] | None = None, *, keep: bool = True) -> pl.DataFrame:
         """Segment ``j``'s events in their order (only ``columns``, plus ``ts``). ``keep=False``
         (a scan over every segment) leaves the segment cache to what is on screen."""
+        self.sync()
         schema = self.catalog.schema
         cols = (tuple(schema) if columns is None
                 else tuple(c for c in schema if c in set(columns) or c == "ts"))
@@ -218,6 +250,8 @@ class Segments:
             got = self.chunk(c, cols)
             if got is not None:
                 parts.append(got.slice(lo, hi - lo))
+        if self.catalog.breaks != self._breaks:  # a chunk read here was bad: its file's later ones
+            return self.segment(j, columns, keep=keep)  # are out too, even those read before it
         if not parts:
             frame = pl.DataFrame(schema={c: schema[c] for c in cols})
         elif len(parts) == 1:
@@ -391,6 +425,7 @@ class ChunkedEventView(_PagedView):
         self.seg = segments if segments is not None else Segments(catalog)
         self.parts = list(range(len(self.seg)))
         self._starts_cache: np.ndarray | None = None
+        self._starts_gen = -1
 
     def __repr__(self) -> str:
         return f"ChunkedEventView({self.height:,} events in {len(self.seg)} segments)"
@@ -403,15 +438,27 @@ class ChunkedEventView(_PagedView):
     def height(self) -> int:
         return self.seg.total
 
+    def _known_starts(self) -> np.ndarray | None:
+        """The row offsets of every segment if computed since the last file found bad."""
+        self.seg.sync()
+        if self._starts_cache is not None and self._starts_gen != self.seg.generation:
+            self._starts_cache = None
+        return self._starts_cache
+
     @property
     def _starts(self) -> np.ndarray:  # type: ignore[override]
-        if self._starts_cache is None:  # every segment's size: the whole index, once
+        if self._known_starts() is None:  # every segment's size: the whole index, once
+            gen = self.seg.generation
             sizes = np.array([self.seg.size(j) for j in range(len(self.seg))], dtype=np.int64)
             self._starts_cache = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            self._starts_gen = gen
+            if self.seg.generation != gen:  # a file found bad while sizing: size again
+                return self._starts
+        assert self._starts_cache is not None
         return self._starts_cache
 
     def _part_of(self, row: int) -> int:
-        if self._starts_cache is None:  # rows near the end need only the newest segments' sizes
+        if self._known_starts() is None:  # rows near the end need only the newest segments' sizes
             return self.seg.segment_of_row(row)
         return super()._part_of(row)
 
@@ -419,7 +466,7 @@ class ChunkedEventView(_PagedView):
         start, stop = max(0, start), min(stop, self.height)
         if stop <= start:
             return pl.DataFrame(schema=self.schema)
-        if self._starts_cache is None and (self.seg.sizes < 0).any():
+        if self._known_starts() is None and (self.seg.sizes < 0).any():
             out = []
             j = self.seg.segment_of_row(start)
             while j < len(self.seg):
@@ -457,6 +504,8 @@ class ChunkedEventView(_PagedView):
         from ttview.scan import _ahead, skips
 
         seg, files = self.seg, self.catalog.files
+        seg.sync()
+        gen = seg.generation  # a file found bad after this makes the result stale (see its ``stale``)
         n = len(seg)
         skipped = [all(skips(hints, files[seg.chunks[m].k], seg.chunks[m].i) for m in seg.members[j])
                    for j in range(n)]
@@ -498,11 +547,13 @@ class ChunkedEventView(_PagedView):
                     times, keep = [], []
                     for m in seg.members[j]:  # the segment's merge: file order, stable by time
                         c = seg.chunks[m]
+                        if self.catalog._gone(c.k, c.i):  # as the segment's rows leave it out
+                            continue
                         b = c.bounds if c.bounds is not None else np.zeros(c.last - c.first + 2, np.int64)
                         lo, hi = int(b[j - c.first]), int(b[j - c.first + 1])
                         times.append(tested[m][0][lo:hi])
                         keep.append(tested[m][1][lo:hi])
-                    mask = np.concatenate(keep) if len(keep) > 1 else keep[0]
+                    mask = np.concatenate(keep) if len(keep) > 1 else keep[0] if keep else np.zeros(0, bool)
                     if len(times) > 1:
                         mask = mask[np.argsort(np.concatenate(times), kind="stable")]
                     hits = np.flatnonzero(mask)
@@ -515,20 +566,22 @@ class ChunkedEventView(_PagedView):
                 now = time.monotonic()
                 due = j == 0 or (found and not shown) or now - posted >= PROGRESS_EVERY
                 if progress is not None and due:
-                    progress(FilteredChunkView(seg, dict(matches), bound, complete=j == 0), done, n)
+                    so_far = FilteredChunkView(seg, dict(matches), bound, complete=j == 0, generation=gen)
+                    progress(so_far, done, n)
                     posted, shown = now, found
-        return FilteredChunkView(self.seg, matches, bound, complete=len(matches) == n)
+        return FilteredChunkView(self.seg, matches, bound, complete=len(matches) == n, generation=gen)
 
 
 class FilteredChunkView(_PagedView):
     """The events of a :class:`ChunkedEventView` a filter keeps: per segment, which rows."""
 
     def __init__(self, segments: Segments, matches: dict[int, np.ndarray | None], flt: Filter, *,
-                 complete: bool) -> None:
+                 complete: bool, generation: int | None = None) -> None:
         self.seg = segments
         self.matches = matches
         self.filter = flt
         self.complete = complete
+        self.generation = segments.generation if generation is None else generation
         self.parts = sorted(j for j in matches if self._count_of(j))
         counts = [self._count_of(j) for j in self.parts]
         self._starts = (np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) if counts
@@ -541,9 +594,17 @@ class FilteredChunkView(_PagedView):
         hits = self.matches.get(j, np.zeros(0))
         return self.seg.size(j) if hits is None else len(hits)
 
+    @property
+    def stale(self) -> bool:
+        """A file was found bad since the filter ran: its matches may name rows no longer there
+        (they are clipped to the segment; run the filter again for the exact result)."""
+        return self.seg.catalog.breaks != self.generation
+
     def _select(self, j: int, frame: pl.DataFrame) -> pl.DataFrame:
         hits = self.matches.get(j)
-        return frame if hits is None else frame[hits]
+        if hits is None:
+            return frame
+        return frame[hits[hits < frame.height] if self.stale else hits]
 
     def lazy(self) -> pl.LazyFrame:
         catalog = self.seg.catalog

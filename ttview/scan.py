@@ -141,6 +141,9 @@ class Catalog:
     _file_locks: dict[int, threading.Lock] = field(default_factory=dict, repr=False)
     _broken: dict[int, int] = field(default_factory=dict, repr=False)  # file -> first bad chunk
     _error_of: dict[int, int] = field(default_factory=dict, repr=False)  # file -> its line in errors
+    breaks: int = field(default=0, repr=False)
+    """How many times a file was found bad from some chunk on (views built on the files' index
+    compare it to know their sizes changed)."""
     _scans: int = field(default=0, repr=False)  # scans running (see :meth:`scanning`)
 
     @property
@@ -241,6 +244,7 @@ class Catalog:
             if k in self._broken and self._broken[k] <= i:
                 return
             self._broken[k] = i
+            self.breaks += 1
             kept = sum(c.n for c in snap.info.chunks[:i])
             error = FileError(snap.path, f"{message} (kept its first {kept:,} of {snap.info.count:,} events)")
             if k in self._error_of:

@@ -153,3 +153,36 @@ def test_a_sparse_filter_is_measured_on_its_newest_segments_only(
     assert sample.equals(newest)
     # a dense view gives exactly the newest rows asked for
     assert paged.tail_sample(100, cols).equals(eager.rows(eager.height - 100, eager.height).select(cols))
+
+
+def test_a_chunk_found_bad_while_paging_shrinks_the_view_to_exactly_the_kept_events(
+    files: Path, tmp_path: Path
+) -> None:
+    # The paged view's height comes from the index; a chunk that turns out bad when it is read
+    # cuts its file short. The view must then hold exactly what loading the files keeps, and a
+    # filter that ran across the discovery must say it is stale (its re-run is exact).
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(files, bad)
+    victim = sorted(bad.glob("*.ttsnap"))[4]
+    size = victim.stat().st_size
+    with open(victim, "r+b") as fh:
+        fh.seek(size * 2 // 3)
+        flipped = bytes(x ^ 0xFF for x in fh.read(8))
+        fh.seek(size * 2 // 3)
+        fh.write(flipped)
+    eager = FrameEventView(open_catalog([bad]).lazy().collect())
+    paged = ChunkedEventView(open_catalog([bad]))
+    promised = paged.height
+    text = "level >= TRADE"
+    first = paged.where(compile_filter(text, paged.schema))  # reads the bad chunk
+    assert isinstance(first, FilteredChunkView) and first.stale
+    assert len(paged.catalog.errors) == 1 and victim.name in paged.catalog.errors[0].message
+    assert paged.height == eager.height < promised
+    assert paged.rows(0, paged.height).equals(eager.rows(0, eager.height))
+    first.rows(0, first.height)  # stale: clipped, never out of bounds
+    again = paged.where(compile_filter(text, paged.schema))
+    want = eager.where(compile_filter(text, eager.schema))
+    assert not again.stale and again.height == want.height
+    assert again.rows(0, again.height).equals(want.rows(0, want.height))

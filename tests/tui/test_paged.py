@@ -64,3 +64,42 @@ async def test_the_paged_viewer_shows_filters_and_groups_like_the_in_memory_one(
         app._export(app.view, str(out), "ndjson")
         await wait_until(pilot, lambda: out.exists() and app.last_export == str(out), what="the export")
         assert pl.read_ndjson(out).height == want.height
+
+
+@sync
+async def test_a_chunk_found_bad_while_paging_is_named_and_never_crashes_the_viewer(paged: None,
+                                                                                    tmp_path: Path) -> None:
+    # The header's total comes from the index; a chunk that turns out bad when read cuts its
+    # file short. The viewer names the file, shows exactly the kept events, and filters them.
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(SAMPLES, bad, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    victim = max(bad.glob("*.ttsnap"), key=lambda p: p.stat().st_size)
+    size = victim.stat().st_size
+    with open(victim, "r+b") as fh:
+        fh.seek(size // 2)
+        flipped = bytes(x ^ 0xFF for x in fh.read(8))
+        fh.seek(size // 2)
+        fh.write(flipped)
+    eager = load_snapshots([bad]).frame
+    assert 0 < eager.height < 167_918
+    app = make_app(paths=[str(bad)])
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("home")  # rows from every file, the bad one's too
+        await settle(pilot)
+        await pilot.press("end")
+        text = "level >= WARN"
+        await pilot.press("slash")
+        await type_text(pilot, text)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.view, FilteredChunkView) and app.view.complete
+                         and not app.view.stale, what="the paged filter to finish")
+        await settle(pilot)
+        want = apply_filter(eager, text)
+        assert app.full.height == eager.height
+        assert frame_of(app.view).equals(want)
+        await wait_until(pilot, lambda: "⚠ 1 error: skipped" in screen_text(app), what="the bad file named")
+        assert len(app.errors) == 1 and victim.name in app.errors[0]
+        assert f"{want.height:,} shown of {eager.height:,} events" in screen_text(app)

@@ -175,6 +175,13 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         row: int
 
     @dataclass
+    class Shrank(Message):
+        """The view gave fewer rows than its height promised: a file turned out bad while its
+        rows were read (the view's height is now smaller)."""
+
+        log_view: LogView
+
+    @dataclass
     class Jumped(Message):
         """A key that goes to the next or previous event of a kind (``what``: "search match",
         "ERROR or worse", ...) found one (``found``), maybe after wrapping around the view."""
@@ -310,9 +317,13 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         rows = self._blocks.get(block)
         if rows is None:
             start = block * BLOCK_ROWS
+            promised = min(BLOCK_ROWS, self._view.height - start)
             part = self._view.rows(start, start + BLOCK_ROWS).select(self._select)
             rows = part.rows()
             self.rows_fetched += len(rows)
+            if len(rows) < promised:  # a bad chunk found while reading: the view is smaller now
+                self.post_message(self.Shrank(self))
+                return rows
             self._blocks[block] = rows
         return rows
 
@@ -320,7 +331,10 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
         """(ts ns, level, logger, message, [cut,] shown fields...) of event ``row`` of the view."""
         if not 0 <= row < self._view.height:
             raise IndexError(f"row {row} is outside the view of {self._view.height} rows")
-        return self._rows(row // BLOCK_ROWS)[row % BLOCK_ROWS]
+        rows = self._rows(row // BLOCK_ROWS)
+        if row % BLOCK_ROWS >= len(rows):
+            raise IndexError(f"row {row} is no longer in the view (a file turned out bad)")
+        return rows[row % BLOCK_ROWS]
 
     def row_ts(self, row: int) -> int | None:
         """The time (integer ns) of event ``row``, or None outside the view."""
@@ -495,7 +509,10 @@ class LogView(ScrollView, can_focus=True, inherit_bindings=False):
             if row >= self._view.height or row < 0:
                 return Strip.blank(width, self.rich_style)
         is_cursor = row == self.cursor
-        strip = self._row_strips(row, is_cursor)[index]
+        try:
+            strip = self._row_strips(row, is_cursor)[index]
+        except IndexError:  # the view shrank under this row (see Shrank): redrawn once updated
+            return Strip.blank(width, self.rich_style)
         fill = self.rich_style
         if is_cursor:
             fill = fill + self.get_component_rich_style("logview--cursor")
