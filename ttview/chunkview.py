@@ -138,13 +138,13 @@ class Segments:
         with self._lock:
             breaks = self.catalog.breaks
             for c in self.chunks:
-                if self.catalog._gone(c.k, c.i):
+                if self.catalog.gone(c.k, c.i):
                     c.bounds = np.zeros(c.last - c.first + 2, dtype=np.int64)
             self._chunk_cache = _LRU(CHUNK_CACHE)
             self._seg_cache = _LRU(SEGMENT_CACHE)
             self.sizes = np.full(len(self.cuts), -1, dtype=np.int64)
             self._suffix = None
-            self._total = sum(c.n for c in self.chunks if not self.catalog._gone(c.k, c.i))
+            self._total = sum(c.n for c in self.chunks if not self.catalog.gone(c.k, c.i))
             self._breaks = breaks
 
     # ---- sizes and offsets ----------------------------------------------------------------------
@@ -212,7 +212,7 @@ class Segments:
     # ---- decoding -------------------------------------------------------------------------------
 
     def chunk(self, c: _Chunk, columns: Sequence[str]) -> pl.DataFrame | None:
-        if self.catalog._gone(c.k, c.i):
+        if self.catalog.gone(c.k, c.i):
             return None
         cols = tuple(columns)
         key = (c.k, c.i, cols)
@@ -501,7 +501,7 @@ class ChunkedEventView(_PagedView):
         expr = bound.expr.fill_null(False)
         cols = _needed(expr, self.schema)
         hints = bound.hints()
-        from ttview.scan import _ahead, skips
+        from ttview.scan import ahead, skips
 
         seg, files = self.seg, self.catalog.files
         seg.sync()
@@ -529,7 +529,7 @@ class ChunkedEventView(_PagedView):
             return m, ts, mask
 
         tested: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        results = _ahead(jobs, test, depth=4)
+        results = ahead(jobs, test, depth=4)
         matches: dict[int, np.ndarray | None] = {}
         done = 0
         found = shown = False
@@ -547,7 +547,7 @@ class ChunkedEventView(_PagedView):
                     times, keep = [], []
                     for m in seg.members[j]:  # the segment's merge: file order, stable by time
                         c = seg.chunks[m]
-                        if self.catalog._gone(c.k, c.i):  # as the segment's rows leave it out
+                        if self.catalog.gone(c.k, c.i):  # as the segment's rows leave it out
                             continue
                         b = c.bounds if c.bounds is not None else np.zeros(c.last - c.first + 2, np.int64)
                         lo, hi = int(b[j - c.first]), int(b[j - c.first + 1])

@@ -322,7 +322,7 @@ class Catalog:
                 hi = stat.ts_max if hi is None else max(hi, stat.ts_max)
         return None if lo is None else (lo, hi)
 
-    def _gone(self, k: int, i: int) -> bool:
+    def gone(self, k: int, i: int) -> bool:
         """Whether chunk ``i`` of file ``k`` is at or after a chunk found bad (so left out)."""
         with self._lock:
             bad = self._broken.get(k)
@@ -331,9 +331,9 @@ class Catalog:
     def _decoded(self, jobs: list[tuple[int, int]], columns: list[str], depth: int) -> Iterator[pl.DataFrame]:
         """The chunks ``(file, chunk)`` decoded on the pool, ``depth`` ahead, in job order; a chunk
         of a file found bad at or before it is left out (even if it decoded)."""
-        pairs = _ahead(jobs, lambda job: (job, self.chunk_frame(job[0], job[1], columns)), depth=depth)
+        pairs = ahead(jobs, lambda job: (job, self.chunk_frame(job[0], job[1], columns)), depth=depth)
         for (k, i), frame in pairs:
-            if frame is not None and not self._gone(k, i):
+            if frame is not None and not self.gone(k, i):
                 yield frame
 
     def _unordered(self, plan: list[tuple[int, list[int]]], need: list[str]) -> Iterator[pl.DataFrame]:
@@ -372,7 +372,7 @@ class Catalog:
                 return
             i, fut = futures.pop(k)
             frame = fut.result()
-            if frame is None or self._gone(k, i):
+            if frame is None or self.gone(k, i):
                 pending[k] = []
             elif frame.height:
                 buffers[k] = pl.concat([buffers[k], frame], rechunk=True) if k in buffers else frame
@@ -438,7 +438,7 @@ def _rows_before(frame: pl.DataFrame, cut: int) -> int:
     return int(np.searchsorted(ts, cut, side="left"))
 
 
-def _ahead(jobs: Sequence[Any], work: Callable[[Any], Any], *, depth: int) -> Iterator[Any]:
+def ahead(jobs: Sequence[Any], work: Callable[[Any], Any], *, depth: int) -> Iterator[Any]:
     """``work(job)`` for every job, computed on the pool ``depth`` jobs ahead, in job order."""
     pool = _pool()
     queue: list[Future[pl.DataFrame | None]] = []

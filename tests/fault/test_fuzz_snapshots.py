@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import cbor2
 import lz4.frame
@@ -27,6 +26,7 @@ from ttlog.codec import write_snapshot
 from ttlog.reader import RingReader
 from ttlog.store import SnapshotError
 
+from tests.value_paths import value_paths
 from ttview.decode import read_snapshot, snapshot_info
 from ttview.scan import open_catalog
 
@@ -57,17 +57,6 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return {"new": data, "legacy": legacy}
 
 
-def _paths(x: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(x, dict):
-        for k, v in x.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(x, list):
-        for i, v in enumerate(x[:4]):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 HOSTILE = [None, True, -1, 0, 2**63, -(2**63), 2**64 - 1, 1.5, float("nan"), "", "x" * 1000, b"",
            b"\x00" * 17, [], {}, [None], {"n": -5}, cbor2.CBORTag(70, b"\xff" * 12),
            cbor2.CBORTag(79, b"\x01" * 7), cbor2.CBORTag(69, b""), cbor2.CBORTag(999, 1)]
@@ -91,7 +80,7 @@ def _mutate(rng: random.Random, good: dict[str, bytes]) -> bytes:
         return lz4.frame.compress(cbor2.dumps(content))
     if kind == "trailing":  # the right content, then more bytes inside the same frame
         return lz4.frame.compress(cbor2.dumps(content) + b"\0" * rng.choice((1, 9, 100_000)))
-    target = rng.choice(_paths(content)[1:])
+    target = rng.choice(value_paths(content, items=4)[1:])
     parent = content
     for step in target[:-1]:
         parent = parent[step]

@@ -24,6 +24,7 @@ from ttlog.codec import SnapshotWriter, write_snapshot
 from ttlog.reader import Batch, ObjText, RingReader
 from ttlog.store import SnapshotError, apply_retention, list_snapshots, record_written
 
+from tests.value_paths import value_paths
 from ttview.decode import Snapshot, read_snapshot, snapshot_info
 
 REPO = Path(__file__).absolute().parents[2]
@@ -573,23 +574,12 @@ def test_valid_lz4_holding_other_cbor(content: Any, tmp_path: Path) -> None:
     check_fails_cleanly(path, path.read_bytes())
 
 
-def _paths(x: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(x, dict):
-        for k, v in x.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(x, list):
-        for i, v in enumerate(x[:6]):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 @FUZZ
 @given(data=st.data())
 def test_mutated_snapshot_structure(small_valid: bytes, tmp_path: Path, data: st.DataObject) -> None:
     """A valid snapshot with one value somewhere replaced or removed: read cleanly or refused."""
     content = cbor2.loads(lz4.frame.decompress(small_valid))
-    paths = _paths(content)[1:]
+    paths = value_paths(content, items=6)[1:]
     target = data.draw(st.sampled_from(paths))
     parent = content
     for step in target[:-1]:

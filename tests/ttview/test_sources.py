@@ -23,6 +23,7 @@ from ttlog.events import Columns, FieldData
 from ttlog.reader import Batch, ObjText, RingReader
 from ttlog.store import SnapshotError
 
+from tests.value_paths import value_paths
 from ttview.schema import CORE_COLUMNS, field_column_name, union_value
 from ttview.sources import (
     CUT_COLUMN,
@@ -401,23 +402,12 @@ values = st.recursive(
 )
 
 
-def _paths(x: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(x, dict):
-        for k, v in x.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(x, list):
-        for i, v in enumerate(x[:5]):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_a_mangled_snapshot_never_takes_the_loader_down(small_snapshot: bytes, tmp_path: Path,
                                                         data: st.DataObject) -> None:
     content = cbor2.loads(lz4.frame.decompress(small_snapshot))
-    target = data.draw(st.sampled_from(_paths(content)[1:]))
+    target = data.draw(st.sampled_from(value_paths(content, items=5)[1:]))
     parent = content
     for step in target[:-1]:
         parent = parent[step]
